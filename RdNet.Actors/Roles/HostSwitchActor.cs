@@ -1,0 +1,111 @@
+using Akka.Actor;
+using Akka.Event;
+using Akka.Pattern;
+using RdNet.Actors.Gateway;
+using RdNet.Actors.Infrastructure;
+using RdNet.Actors.Links;
+using RdNet.Actors.Switch;
+using RdNet.Transport.Buffers;
+using RdNet.Transport.Diagnostics;
+using RdNet.Transport.Gateway;
+using RdNet.Transport.Links;
+using RdNet.Transport.Protocols.Dhcp;
+using RdNet.Transport.Wire;
+using static RdNet.Actors.Switch.SwitchProtocol;
+
+namespace RdNet.Actors.Roles;
+
+public sealed record HostSwitchConfig(
+    VirtualNetwork Network,
+    IReadOnlyList<(LinkEndpoint Endpoint, LinkListenerActor.PreBound? Bound)> Listeners,
+    RdNetSettings Settings,
+    IReadOnlyList<string> SearchDomains,
+    PcapWriter? Pcap,
+    bool LogTraffic);
+
+/// <summary>
+/// Root of host-switch: the switch router, the gateway port and one listener per <c>--listen</c> endpoint.
+/// Listeners restart with backoff; losing the router is fatal (exit code 1 through CoordinatedShutdown).
+/// </summary>
+public sealed class HostSwitchActor : ReceiveActor, IWithTimers
+{
+    private readonly HostSwitchConfig _config;
+    private readonly FramePool _pool;
+    private readonly RoleExit _exit;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private IActorRef _router = ActorRefs.Nobody;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    private sealed record LogTraffic
+    {
+        public static readonly LogTraffic Instance = new();
+    }
+
+    public HostSwitchActor(HostSwitchConfig config, FramePool pool, RoleExit exit)
+    {
+        _config = config;
+        _pool = pool;
+        _exit = exit;
+
+        Receive<PortAttached>(_ => { });
+        Receive<PortDetached>(_ => { });
+        Receive<Terminated>(t =>
+        {
+            if (t.ActorRef.Equals(_router)) _exit.Fail(Context.System, 1, "the switch router stopped");
+        });
+        Receive<LogTraffic>(_ => _router.Tell(GetStats.Instance));
+        Receive<RouterStats>(s =>
+        {
+            // "Sent" = frames switched towards guest ports, "Received" = frames from them (spec §5.11).
+            long sent = 0, received = 0;
+            foreach (var p in s.Ports) { sent += p.BytesOut; received += p.BytesIn; }
+            _log.Debug("{Sent} bytes sent to the VM, {Received} bytes received from the VM; CAM {Cam}; drops {Drops}",
+                sent, received, s.CamEntries, s.Drops.Count == 0 ? "none" : string.Join(", ", s.Drops.Select(d => $"{d.Key}={d.Value}")));
+        });
+        Receive<GetStats>(m => _router.Forward(m));
+        Receive<GatewayActor.GetStats>(m => Context.Child("gateway").Forward(m));
+    }
+
+    protected override void PreStart()
+    {
+        var s = _config.Settings;
+        var net = _config.Network;
+        _router = Context.ActorOf(RouterActor.Props(new RouterOptions(s.CamCapacity, s.CamAgeing, s.CamSweepInterval, s.MaxPorts, _config.Pcap)), "switch");
+        Context.Watch(_router);
+
+        var dhcp = new DhcpServer(new DhcpServerOptions(
+            ServerAddress: net.Gateway,
+            Network: net.Network,
+            PrefixLength: net.PrefixLength,
+            Router: net.Gateway,
+            DnsServers: [net.Gateway],
+            Mtu: net.Mtu,
+            LeaseTime: s.DhcpLeaseTime,
+            StaticLeases: new Dictionary<MacAddress, Ipv4Address> { [net.GuestMac] = net.Guest },
+            Reserved: [net.Gateway, net.HostAlias],
+            SearchDomains: _config.SearchDomains,
+            MaxLeases: s.DhcpMaxLeases,
+            OfferHold: s.DhcpOfferHold));
+        var core = new GatewayCore(net, dhcp, _pool, new DropCounters());
+        Context.ActorOf(GatewayActor.Props(core, _router, net, s.DhcpExpiryInterval), "gateway");
+
+        var i = 0;
+        foreach (var (endpoint, bound) in _config.Listeners)
+        {
+            var child = LinkListenerActor.Props(endpoint, _router, _pool, s.Link, bound);
+            var backoff = BackoffSupervisor.Props(Backoff.OnFailure(child, "listener", s.ListenerMinBackoff, s.ListenerMaxBackoff, 0.2, -1));
+            Context.ActorOf(backoff, $"listen-{i++}");
+        }
+        _log.Info("host-switch up: subnet {Subnet}, gateway {Gateway} ({Mac}), guest {Guest}, host alias {Host}",
+            net, net.Gateway, net.GatewayMac, net.Guest, net.HostAlias);
+        if (_config.LogTraffic && s.StatsInterval > TimeSpan.Zero)
+            Timers.StartPeriodicTimer("traffic", LogTraffic.Instance, s.StatsInterval);
+    }
+
+    // The router and gateway hold no per-frame state worth losing the switch over: a throw is logged and resumed.
+    protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(_ => Directive.Resume);
+
+    public static Props Props(HostSwitchConfig config, FramePool pool, RoleExit exit) =>
+        Akka.Actor.Props.Create(() => new HostSwitchActor(config, pool, exit));
+}

@@ -1,0 +1,103 @@
+using System.CommandLine;
+using RdNet.Actors.Links;
+using RdNet.Actors.Roles;
+using RdNet.Cli.Hosting;
+using RdNet.Transport.Buffers;
+using RdNet.Transport.Diagnostics;
+using RdNet.Transport.Gateway;
+using RdNet.Transport.Links;
+using Serilog;
+
+namespace RdNet.Cli.Commands;
+
+/// <summary><c>rdnet host-switch</c>: the switch, gateway (ARP, ICMP, DHCP) and the data-link listeners.</summary>
+internal static class HostSwitchCommand
+{
+    public const string DefaultListen = "unix:///run/rdnet/host-switch.sock";
+
+    public static Command Create()
+    {
+        var debug = CommonFlags.Debug();
+        debug.Description += " Also captures every switched frame to capture.pcap in the working directory (as the original) unless --pcap says otherwise, and logs traffic counters every 5 s.";
+        var subnet = CommonFlags.Subnet("Virtual subnet (default 192.168.127.0/24). The first three octets give the gateway .1, the guest's static lease .2 and the host alias .254; the prefix gives the DHCP mask and pool. Must match vm-switch and network-setup.");
+        var portForward = CommonFlags.ValidatedEach(new Option<string[]>("--port-forward")
+        {
+            Description = "Static TCP forward HostIP:Port=GuestIP:Port (repeatable), e.g. 127.0.0.1:2222=192.168.127.2:22. Validated now; installing the listeners arrives with port forwarding (issue #6).",
+            DefaultValueFactory = _ => [],
+        }, v => PortForwardRule.TryParse(v, out _, out var e) ? null : e);
+        var listen = CommonFlags.ValidatedEach(new Option<string[]>("--listen")
+        {
+            Description = $"Accept vm-switch data links here (repeatable): unix:///path, tcp://IP:PORT or vsock://any:PORT. Default {DefaultListen}.",
+            DefaultValueFactory = _ => [DefaultListen],
+        }, v => CommonFlags.ValidateEndpoint(v) ?? (v.StartsWith("fd:", StringComparison.Ordinal) ? $"'{v}': host-switch cannot listen on a descriptor" : null));
+        var searchDomains = new Option<string[]>("--search-domain")
+        {
+            Description = "DHCP domain search list entry (option 119), repeatable. Default: the 'search' line of /etc/resolv.conf, as the original does on Linux.",
+        };
+        var pcap = new Option<string?>("--pcap") { Description = "Write every switched frame to this pcap file (implied as capture.pcap by --debug)." };
+        var logFile = CommonFlags.LogFile(null);
+
+        var cmd = new Command("host-switch", "The host side: L2 switch with MAC learning, and the gateway at .1 (ARP for .1/.254, ICMP echo, DHCP).")
+        {
+            debug, subnet, portForward, listen, searchDomains, pcap, logFile,
+        };
+        cmd.SetAction(async (parse, ct) =>
+        {
+            var common = new CommonOptions(parse.GetValue(debug), parse.GetValue(logFile));
+            var network = VirtualNetwork.Parse(parse.GetValue(subnet)!);
+            var rules = parse.GetValue(portForward)!.Select(PortForwardRule.Parse).ToList();
+            var endpoints = parse.GetValue(listen)!.Select(LinkEndpoint.Parse).ToList();
+            var domains = parse.GetResult(searchDomains) is null ? ReadResolvConfSearch() : parse.GetValue(searchDomains)!.Where(d => d.Length > 0).ToList();
+            var pcapPath = parse.GetValue(pcap) ?? (common.Debug ? Path.Combine(Environment.CurrentDirectory, "capture.pcap") : null);
+
+            var bound = new List<(LinkEndpoint, LinkListenerActor.PreBound?)>();
+            PcapWriter? pcapWriter = null;
+            return await RoleHost.RunAsync("host-switch", common, (system, settings, exit) =>
+            {
+                var pool = new FramePool(settings.FramePoolSize, settings.Link.MaxFrameLength);
+                system.ActorOf(HostSwitchActor.Props(new HostSwitchConfig(network, bound, settings, domains, pcapWriter, common.Debug), pool, exit), "host-switch");
+            }, ct, beforeStart: _ =>
+            {
+                // Bind before the actor system starts, so a bad or busy endpoint is one clear fatal line.
+                foreach (var e in endpoints)
+                {
+                    try
+                    {
+                        if (e.Scheme == LinkScheme.Unix && Path.GetDirectoryName(e.Path) is { Length: > 0 } dir) Directory.CreateDirectory(dir);
+                        bound.Add((e, new LinkListenerActor.PreBound(e.Listen())));
+                    }
+                    catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
+                    {
+                        throw new FatalSetupException($"cannot listen on {e}: {ex.Message}");
+                    }
+                }
+                if (pcapPath is not null)
+                {
+                    if (File.Exists(pcapPath)) File.Delete(pcapPath);
+                    pcapWriter = new PcapWriter(new FileStream(pcapPath, FileMode.CreateNew, FileAccess.Write, FileShare.Read));
+                    Log.Information("Capturing switched frames to {Path}", pcapPath);
+                }
+                foreach (var r in rules)
+                    Log.Warning("Static forward {Rule} is validated but not installed: port forwarding is not implemented yet", r);
+                return Task.CompletedTask;
+            }).ConfigureAwait(false);
+        });
+        return cmd;
+    }
+
+    private static List<string> ReadResolvConfSearch()
+    {
+        try
+        {
+            if (!OperatingSystem.IsLinux() || !File.Exists("/etc/resolv.conf")) return [];
+            var last = File.ReadLines("/etc/resolv.conf")
+                .Select(l => l.Trim())
+                .LastOrDefault(l => l.StartsWith("search ", StringComparison.Ordinal) || l.StartsWith("search\t", StringComparison.Ordinal));
+            return last is null ? [] : last[6..].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries).ToList();
+        }
+        catch (IOException)
+        {
+            return [];
+        }
+    }
+}

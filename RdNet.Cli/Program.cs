@@ -1,0 +1,17 @@
+using System.CommandLine;
+using RdNet.Cli;
+using RdNet.Cli.Commands;
+
+var args2 = GoStyleArgs.Normalize(args);
+if (GoStyleArgs.RoleFromArgv0(GoStyleArgs.ReadArgv0()) is { } role)
+    args2 = [role, .. args2];
+
+var root = new RootCommand("rdnet: a user-mode network switch for VMs and network namespaces (Rancher Desktop Networking, re-implemented)")
+{
+    HostSwitchCommand.Create(),
+    VmSwitchCommand.Create(),
+    NetworkSetupCommand.Create(),
+    WslProxyCommand.Create(),
+};
+// Signals are handled by the generic host (CoordinatedShutdown), not by System.CommandLine.
+return await root.Parse(args2).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

@@ -1,0 +1,90 @@
+namespace RdNet.Transport.Diagnostics;
+
+/// <summary>
+/// Every reason a frame, packet or message is refused. A refusal is never an exception on the hot path:
+/// it is counted under one of these names (see <see cref="DropCounters"/>) and tests assert the count.
+/// </summary>
+public enum DropReason
+{
+    None = 0,
+
+    // Stream framing (2-byte little-endian length prefix)
+    FrameLengthZero,
+    FrameLengthTooLarge,
+    FrameTruncatedAtEof,
+
+    // Ethernet II
+    EthernetRunt,
+    EthernetVlanRunt,
+    EthernetUnsupportedType,
+
+    // Switch
+    SourceMacGroup,
+    SourceMacZero,
+    SourceMacIsGateway,
+    UnknownUnicast,
+    CamTableFull,
+    FramePoolExhausted,
+    EgressQueueFull,
+    HairpinToIngress,
+
+    // ARP
+    ArpTruncated,
+    ArpUnsupportedHardware,
+    ArpUnsupportedProtocol,
+    ArpNotForUs,
+    ArpNotRequest,
+
+    // IPv4
+    Ipv4Truncated,
+    Ipv4BadVersion,
+    Ipv4HeaderLengthTooSmall,
+    Ipv4HeaderPastBuffer,
+    Ipv4TotalLengthTooSmall,
+    Ipv4TotalLengthPastBuffer,
+    Ipv4BadHeaderChecksum,
+    Ipv4BadOptions,
+    Ipv4Fragment,
+    Ipv4UnsupportedProtocol,
+    Ipv4NotForGateway,
+    Ipv4BadSource,
+
+    // ICMPv4
+    IcmpTruncated,
+    IcmpBadChecksum,
+    IcmpUnsupportedType,
+    IcmpNotForGateway,
+
+    // UDP
+    UdpTruncated,
+    UdpLengthTooSmall,
+    UdpLengthPastPayload,
+    UdpBadChecksum,
+    UdpNoListener,
+
+    // TCP
+    TcpTruncated,
+    TcpDataOffsetTooSmall,
+    TcpDataOffsetPastSegment,
+    TcpBadOption,
+    TcpBadChecksum,
+    TcpNoHandler,
+
+    // DHCP / BOOTP
+    DhcpTruncated,
+    DhcpBadOp,
+    DhcpBadHardwareLength,
+    DhcpBadMagicCookie,
+    DhcpOptionPastEnd,
+    DhcpNoEndOption,
+    DhcpNoMessageType,
+    DhcpUnsupportedMessageType,
+    DhcpNotForUs,
+    DhcpBadOptionValue,
+    DhcpNotBootRequest,
+    DhcpUnsupportedHardwareType,
+    DhcpBadClientHardwareAddress,
+    DhcpRelayNotSupported,
+    DhcpPoolExhausted,
+    DhcpLeaseTableFull,
+}

@@ -1,0 +1,225 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace RdNet.Transport.Links;
+
+public enum LinkScheme { Unix, Tcp, Vsock, Fd }
+
+/// <summary>
+/// Where a stream link goes, written as a URI: <c>unix:///run/x.sock</c>, <c>tcp://127.0.0.1:7000</c>,
+/// <c>vsock://2:6656</c> (cid may be <c>any</c> or <c>host</c>), <c>fd://3</c>.
+/// </summary>
+public sealed record LinkEndpoint(LinkScheme Scheme, string Path, IPAddress? Address, uint Cid, int Port)
+{
+    public const string ExpectedFormat = "unix:///path/to.sock, tcp://IP:PORT, vsock://CID:PORT (CID a number, 'any' or 'host') or fd://N";
+
+    public static bool TryParse(string? text, out LinkEndpoint? endpoint, out string? error)
+    {
+        endpoint = null;
+        error = null;
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            error = $"empty link endpoint; expected {ExpectedFormat}";
+            return false;
+        }
+        var sep = text.IndexOf("://", StringComparison.Ordinal);
+        if (sep <= 0)
+        {
+            error = $"'{text}' is not a link endpoint; expected {ExpectedFormat}";
+            return false;
+        }
+        var scheme = text[..sep].ToLowerInvariant();
+        var rest = text[(sep + 3)..];
+        switch (scheme)
+        {
+            case "unix":
+                if (!rest.StartsWith('/') || rest.Length < 2)
+                {
+                    error = $"'{text}': a unix endpoint needs an absolute path, like unix:///run/rdnet.sock";
+                    return false;
+                }
+                if (System.Text.Encoding.UTF8.GetByteCount(rest) > 107)
+                {
+                    error = $"'{text}': unix socket paths are limited to 107 bytes";
+                    return false;
+                }
+                endpoint = new LinkEndpoint(LinkScheme.Unix, rest, null, 0, 0);
+                return true;
+            case "tcp":
+                {
+                    var colon = rest.LastIndexOf(':');
+                    if (colon <= 0 || !TryPort(rest[(colon + 1)..], out var port))
+                    {
+                        error = $"'{text}': expected tcp://IP:PORT with a port 1-65535";
+                        return false;
+                    }
+                    var host = rest[..colon].Trim('[', ']');
+                    if (!IPAddress.TryParse(host, out var ip))
+                    {
+                        error = $"'{text}': expected a literal IP address in tcp://IP:PORT";
+                        return false;
+                    }
+                    endpoint = new LinkEndpoint(LinkScheme.Tcp, "", ip, 0, port);
+                    return true;
+                }
+            case "vsock":
+                {
+                    var colon = rest.LastIndexOf(':');
+                    if (colon <= 0 || !TryPort(rest[(colon + 1)..], out var port))
+                    {
+                        error = $"'{text}': expected vsock://CID:PORT with a port 1-65535";
+                        return false;
+                    }
+                    var cidText = rest[..colon];
+                    uint cid;
+                    if (cidText.Equals("any", StringComparison.OrdinalIgnoreCase)) cid = VsockEndPoint.CidAny;
+                    else if (cidText.Equals("host", StringComparison.OrdinalIgnoreCase)) cid = VsockEndPoint.CidHost;
+                    else if (!uint.TryParse(cidText, NumberStyles.None, CultureInfo.InvariantCulture, out cid))
+                    {
+                        error = $"'{text}': the vsock CID must be a number, 'any' or 'host'";
+                        return false;
+                    }
+                    endpoint = new LinkEndpoint(LinkScheme.Vsock, "", null, cid, port);
+                    return true;
+                }
+            case "fd":
+                if (!int.TryParse(rest, NumberStyles.None, CultureInfo.InvariantCulture, out var fd) || fd < 0)
+                {
+                    error = $"'{text}': expected fd://N with a non-negative descriptor number";
+                    return false;
+                }
+                endpoint = new LinkEndpoint(LinkScheme.Fd, "", null, 0, fd);
+                return true;
+            default:
+                error = $"'{text}': unknown scheme '{scheme}'; expected {ExpectedFormat}";
+                return false;
+        }
+    }
+
+    public static LinkEndpoint Parse(string text) =>
+        TryParse(text, out var e, out var err) ? e! : throw new FormatException(err);
+
+    private static bool TryPort(string s, out int port) =>
+        int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out port) && port is >= 1 and <= 65535;
+
+    /// <summary>True where losing the link can be repaired by dialling again (an inherited fd cannot).</summary>
+    public bool CanRedial => Scheme != LinkScheme.Fd;
+
+    public EndPoint ToEndPoint() => Scheme switch
+    {
+        LinkScheme.Unix => new UnixDomainSocketEndPoint(Path),
+        LinkScheme.Tcp => new IPEndPoint(Address!, Port),
+        LinkScheme.Vsock => new VsockEndPoint(Cid, (uint)Port),
+        _ => throw new InvalidOperationException($"{this} has no socket address"),
+    };
+
+    /// <summary>Connects (or, for fd://N, adopts the inherited descriptor).</summary>
+    public async Task<Socket> ConnectAsync(CancellationToken ct)
+    {
+        if (Scheme == LinkScheme.Fd) return AdoptDescriptor(Port);
+        var socket = CreateSocket();
+        try
+        {
+            await socket.ConnectAsync(ToEndPoint(), ct).ConfigureAwait(false);
+            if (Scheme == LinkScheme.Tcp) socket.NoDelay = true;
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Binds and listens. A stale unix socket file (nobody accepting on it) is removed first.</summary>
+    public Socket Listen(int backlog = 16)
+    {
+        if (Scheme == LinkScheme.Fd) throw new InvalidOperationException("fd:// endpoints cannot listen");
+        if (Scheme == LinkScheme.Unix) RemoveStaleUnixSocket(Path);
+        var socket = CreateSocket();
+        try
+        {
+            if (Scheme == LinkScheme.Tcp) socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            socket.Bind(ToEndPoint());
+            socket.Listen(backlog);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private Socket CreateSocket() => Scheme switch
+    {
+        LinkScheme.Unix => new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified),
+        LinkScheme.Tcp => new Socket(Address!.AddressFamily, SocketType.Stream, ProtocolType.Tcp),
+        LinkScheme.Vsock => CreateVsockSocket(),
+        _ => throw new InvalidOperationException(),
+    };
+
+    private static Socket CreateVsockSocket()
+    {
+        // .NET refuses AF_VSOCK in its own constructor; a libc socket wrapped in a SafeSocketHandle works.
+        var fd = Native.socket(VsockEndPoint.AfVsock, Native.SOCK_STREAM | Native.SOCK_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            throw new SocketException(errno == Native.EAFNOSUPPORT ? (int)SocketError.AddressFamilyNotSupported : (int)SocketError.SocketError);
+        }
+        return new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+    }
+
+    /// <summary>Wraps an inherited descriptor (spec §3.4: the data link arrives as fd 3).</summary>
+    public static Socket AdoptDescriptor(int fd)
+    {
+        if (Native.fcntl(fd, Native.F_GETFD, 0) < 0)
+            throw new IOException($"fd://{fd}: no such open descriptor was inherited (errno {Marshal.GetLastPInvokeError()})");
+        // Keep it from leaking into our own children (udhcpc).
+        _ = Native.fcntl(fd, Native.F_SETFD, Native.FD_CLOEXEC);
+        return new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+    }
+
+    private static void RemoveStaleUnixSocket(string path)
+    {
+        if (!File.Exists(path)) return;
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new UnixDomainSocketEndPoint(path));
+        }
+        catch (SocketException)
+        {
+            File.Delete(path);
+            return;
+        }
+        throw new IOException($"{path} is in use by another listener");
+    }
+
+    public override string ToString() => Scheme switch
+    {
+        LinkScheme.Unix => $"unix://{Path}",
+        LinkScheme.Tcp => Address!.AddressFamily == AddressFamily.InterNetworkV6 ? $"tcp://[{Address}]:{Port}" : $"tcp://{Address}:{Port}",
+        LinkScheme.Vsock => new VsockEndPoint(Cid, (uint)Port).ToString(),
+        _ => $"fd://{Port}",
+    };
+}
+
+internal static partial class Native
+{
+    public const int SOCK_STREAM = 1;
+    public const int SOCK_CLOEXEC = 0x80000;
+    public const int EAFNOSUPPORT = 97;
+    public const int F_GETFD = 1;
+    public const int F_SETFD = 2;
+    public const int FD_CLOEXEC = 1;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int socket(int domain, int type, int protocol);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int fcntl(int fd, int cmd, int arg);
+}

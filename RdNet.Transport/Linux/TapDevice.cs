@@ -1,0 +1,152 @@
+using System.Runtime.InteropServices;
+using Tmds.Linux;
+
+namespace RdNet.Transport.Linux;
+
+/// <summary>
+/// A non-persistent, single-queue TAP interface (IFF_TAP | IFF_NO_PI): every read returns one
+/// whole Ethernet frame and every write injects one. The interface exists in the network
+/// namespace of the thread that called <see cref="Create"/> and disappears when the device is
+/// disposed. The descriptor is non-blocking; use <see cref="WaitReadable"/> /
+/// <see cref="WaitWritable"/> to wait. Read and Write may be called from different threads.
+/// </summary>
+public sealed class TapDevice : IDisposable
+{
+    private readonly FdHandle _handle;
+
+    private TapDevice(FdHandle handle, string name)
+    {
+        _handle = handle;
+        Name = name;
+        Fd = (int)handle.DangerousGetHandle();
+    }
+
+    /// <summary>The interface name the kernel assigned (equal to the requested one unless it held a %d pattern).</summary>
+    public string Name { get; }
+
+    /// <summary>The /dev/net/tun descriptor. Do not close it; it is invalid after <see cref="Dispose"/>.</summary>
+    public int Fd { get; }
+
+    /// <summary>Creates the interface <paramref name="name"/> in the calling thread's network namespace. Needs CAP_NET_ADMIN.</summary>
+    public static unsafe TapDevice Create(string name)
+    {
+        Native.ValidateInterfaceName(name, nameof(name));
+
+        var fd = Native.Open("/dev/net/tun", LibC.O_RDWR | LibC.O_CLOEXEC | LibC.O_NONBLOCK);
+        if (fd < 0) throw Native.Error("open /dev/net/tun for", name);
+        var handle = new FdHandle(fd);
+        try
+        {
+            var req = Native.NewIfReq(name);
+            req.Flags = Native.IFF_TAP | Native.IFF_NO_PI;
+            if (LibC.ioctl(fd, Native.TUNSETIFF, &req) < 0) throw Native.Error("TUNSETIFF", name);
+            return new TapDevice(handle, Native.ReadName(req));
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Reads one frame into <paramref name="buffer"/> and returns its length, or 0 when no frame is
+    /// queued. The buffer should hold the interface MTU plus 14 bytes of Ethernet header; the
+    /// kernel truncates longer frames.
+    /// </summary>
+    public unsafe int Read(Span<byte> buffer)
+    {
+        var addRef = false;
+        try
+        {
+            _handle.DangerousAddRef(ref addRef);
+            fixed (byte* p = buffer)
+            {
+                while (true)
+                {
+                    long n = LibC.read(Fd, p, buffer.Length);
+                    if (n >= 0) return (int)n;
+                    var errno = LibC.errno;
+                    if (errno == LibC.EINTR) continue;
+                    if (errno == LibC.EAGAIN) return 0;
+                    throw new LinuxNetworkException("read", Name, errno);
+                }
+            }
+        }
+        finally
+        {
+            if (addRef) _handle.DangerousRelease();
+        }
+    }
+
+    /// <summary>
+    /// Injects one Ethernet frame. Returns false when the kernel dropped it because its queue is
+    /// full (EAGAIN/ENOBUFS); callers count that as a drop.
+    /// </summary>
+    public unsafe bool Write(ReadOnlySpan<byte> frame)
+    {
+        var addRef = false;
+        try
+        {
+            _handle.DangerousAddRef(ref addRef);
+            fixed (byte* p = frame)
+            {
+                while (true)
+                {
+                    long n = LibC.write(Fd, p, frame.Length);
+                    if (n >= 0) return true;
+                    var errno = LibC.errno;
+                    if (errno == LibC.EINTR) continue;
+                    if (errno == LibC.EAGAIN || errno == LibC.ENOBUFS) return false;
+                    throw new LinuxNetworkException("write", Name, errno);
+                }
+            }
+        }
+        finally
+        {
+            if (addRef) _handle.DangerousRelease();
+        }
+    }
+
+    /// <summary>Waits until a frame can be read (or the descriptor reports an error). False on timeout or EINTR. A negative timeout waits forever.</summary>
+    public bool WaitReadable(int timeoutMilliseconds) => Poll(LibC.POLLIN, timeoutMilliseconds);
+
+    /// <summary>Waits until a frame can be written. False on timeout or EINTR. A negative timeout waits forever.</summary>
+    public bool WaitWritable(int timeoutMilliseconds) => Poll(LibC.POLLOUT, timeoutMilliseconds);
+
+    private unsafe bool Poll(short events, int timeoutMilliseconds)
+    {
+        var addRef = false;
+        try
+        {
+            // The reference keeps the descriptor number from being closed (and reused by another
+            // open) while poll still watches it; a concurrent Dispose closes it when poll returns.
+            _handle.DangerousAddRef(ref addRef);
+            pollfd pfd = default;
+            pfd.fd = Fd;
+            pfd.events = events;
+            var rc = LibC.poll(&pfd, 1, timeoutMilliseconds);
+            if (rc > 0) return pfd.revents != 0;
+            if (rc == 0) return false;
+            var errno = LibC.errno;
+            if (errno == LibC.EINTR) return false;
+            throw new LinuxNetworkException("poll", Name, errno);
+        }
+        finally
+        {
+            if (addRef) _handle.DangerousRelease();
+        }
+    }
+
+    /// <summary>Closes the descriptor (exactly once, even when called repeatedly or concurrently), which removes the interface.</summary>
+    public void Dispose() => _handle.Dispose();
+
+    private sealed class FdHandle : SafeHandle
+    {
+        public FdHandle(int fd) : base(new IntPtr(-1), ownsHandle: true) => SetHandle(new IntPtr(fd));
+
+        public override bool IsInvalid => handle.ToInt64() < 0;
+
+        protected override bool ReleaseHandle() => LibC.close((int)handle.ToInt64()) == 0;
+    }
+}
