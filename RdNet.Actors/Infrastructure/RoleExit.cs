@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Event;
 
 namespace RdNet.Actors.Infrastructure;
 
@@ -12,9 +13,13 @@ public sealed class RoleExit
 
     public int Code => Volatile.Read(ref _code);
 
+    /// <summary>The first fatal reason, for the last log line before exit.</summary>
+    public string? Reason { get; private set; }
+
     public void Fail(ActorSystem system, int code, string reason)
     {
-        Interlocked.CompareExchange(ref _code, code, 0);
+        if (Interlocked.CompareExchange(ref _code, code, 0) == 0) Reason = reason;
+        system.Log.Error("Fatal: {0}; shutting down with exit code {1}", reason, code);
         _ = CoordinatedShutdown.Get(system).Run(new FatalReason(reason, code));
     }
 

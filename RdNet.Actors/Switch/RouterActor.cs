@@ -45,12 +45,21 @@ public sealed class RouterActor : ReceiveActor, IWithTimers
             if (aged > 0) _log.Debug("Aged out {Count} CAM entries", aged);
         });
         Receive<GetStats>(_ => Sender.Tell(Stats()));
+        Receive<FlushCapture>(_ => _options.Pcap?.Flush());
+    }
+
+    private sealed record FlushCapture
+    {
+        public static readonly FlushCapture Instance = new();
     }
 
     protected override void PreStart()
     {
         if (_options.SweepInterval > TimeSpan.Zero)
             Timers.StartPeriodicTimer("cam-ageing", AgeTick.Instance, _options.SweepInterval);
+        // A capture is read while the switch runs (tcpdump -r): push it to the file once a second.
+        if (_options.Pcap is not null)
+            Timers.StartPeriodicTimer("pcap-flush", FlushCapture.Instance, TimeSpan.FromSeconds(1));
     }
 
     protected override void PostStop() => _options.Pcap?.Dispose();

@@ -44,6 +44,18 @@ public static class RoleHost
             return 1;
         }
         Log.Logger = CreateLogger(role, common);
+        // SIGTERM/SIGINT/SIGQUIT: an orderly stop (CoordinatedShutdown), never the runtime's default termination.
+        // Registered first, so a signal during start-up (after sockets are bound) is not lost.
+        using var stopRequested = new CancellationTokenSource();
+        void Stop(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            Log.Information("{Signal} received; shutting down", context.Signal);
+            stopRequested.Cancel();
+        }
+        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+        using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        using var onQuit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, Stop);
         try
         {
             if (beforeStart is not null) await beforeStart(settings).ConfigureAwait(false);
@@ -74,18 +86,10 @@ public static class RoleHost
             var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
             // A fatal condition inside the actor system ends the process too.
             _ = system.WhenTerminated.ContinueWith(_ => lifetime.StopApplication(), TaskScheduler.Default);
-            // SIGTERM/SIGINT/SIGQUIT: an orderly stop (CoordinatedShutdown), never the runtime's default termination.
-            using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-            using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-            using var onQuit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, Stop);
-            void Stop(PosixSignalContext context)
-            {
-                context.Cancel = true;
-                Log.Information("{Signal} received; shutting down", context.Signal);
-                lifetime.StopApplication();
-            }
+            // A signal that came before the host was up is honoured now (the registration then runs at once).
+            using var stopOnSignal = stopRequested.Token.Register(lifetime.StopApplication);
             await host.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
-            if (exit.Code != 0) Log.Error("{Role} exiting with code {Code}", role, exit.Code);
+            if (exit.Code != 0) Log.Error("{Role} exiting with code {Code}: {Reason}", role, exit.Code, exit.Reason);
             return exit.Code;
         }
         catch (FatalSetupException e)

@@ -40,7 +40,12 @@ public sealed class ChildProcess : IDisposable
         get { lock (_output) return _output.ToString(); }
     }
 
-    public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout);
+    public bool WaitForExit(TimeSpan timeout)
+    {
+        if (!_process.WaitForExit(timeout)) return false;
+        _process.WaitForExit(); // drains the redirected output too
+        return true;
+    }
 
     public int ExitCode => _process.ExitCode;
 
@@ -50,7 +55,7 @@ public sealed class ChildProcess : IDisposable
         if (_process.HasExited) return;
         Harness.Run("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         if (!_process.WaitForExit(grace)) _process.Kill(entireProcessTree: true);
-        _process.WaitForExit();
+        _process.WaitForExit(); // drains the redirected output too
     }
 
     public void Dispose()

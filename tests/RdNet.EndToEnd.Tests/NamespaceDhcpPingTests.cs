@@ -63,7 +63,8 @@ public sealed class NamespaceDhcpPingTests
     public async Task A_custom_subnet_gives_the_matching_addresses()
     {
         using var sb = new NetworkSandbox();
-        sb.StartHostSwitch("--subnet", "10.77.8.0/24");
+        var pcap = Path.Combine(sb.Dir, "switch.pcap");
+        sb.StartHostSwitch("--subnet", "10.77.8.0/24", "--pcap", pcap);
         await WaitForSocket(sb);
         sb.StartVmSwitch("-subnet=10.77.8.0/24");
         await WaitForAddress(sb, "10.77.8.2/24");
@@ -72,6 +73,12 @@ public sealed class NamespaceDhcpPingTests
         Assert.True(ping.ExitCode == 0, $"ping failed: {ping}\n{sb.Diagnostics()}");
         sb.InGuest("ping", "-c", "1", "-W", "1", "10.77.8.254");
         Assert.Contains("lladdr 5a:94:ef:e4:0c:dd", Neighbour(sb, "10.77.8.254"), StringComparison.Ordinal);
+
+        // Every switched frame was captured, readable by tcpdump.
+        var dump = "";
+        Assert.True(await Harness.WaitUntil(() => (dump = Harness.Run("tcpdump", ["-n", "-r", pcap]).Stdout).Contains("ICMP echo reply", StringComparison.Ordinal), TimeSpan.FromSeconds(10)), dump);
+        Assert.Contains("BOOTP/DHCP, Reply", dump, StringComparison.Ordinal);
+        Assert.Contains("Reply 10.77.8.254 is-at 5a:94:ef:e4:0c:dd", dump, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -186,5 +193,42 @@ public sealed class CommandLineTests
             Assert.Equal(0, r.ExitCode);
             foreach (var f in flags) Assert.Contains(f, r.Stdout, StringComparison.Ordinal);
         }
+    }
+}
+
+/// <summary>vm-switch's data link arriving as an inherited descriptor, the way network-setup hands it over (spec §3.4).</summary>
+public sealed partial class InheritedDescriptorTests
+{
+    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]
+    private static partial int fcntl(int fd, int cmd, int arg);
+
+    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]
+    private static partial int close(int fd);
+
+    [Fact]
+    public async Task Vm_switch_uses_an_inherited_descriptor_as_its_link_and_exits_1_when_it_closes()
+    {
+        using var sb = new NetworkSandbox();
+        var host = sb.StartHostSwitch();
+        Assert.True(await Harness.WaitUntil(() => File.Exists(sb.SocketPath), TimeSpan.FromSeconds(30)), sb.Diagnostics());
+        ChildProcess vm;
+        using (var link = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+        {
+            await link.ConnectAsync(new UnixDomainSocketEndPoint(sb.SocketPath));
+            // A copy without FD_CLOEXEC is inherited by the child, as network-setup's ExtraFiles are.
+            var fd = fcntl((int)link.Handle, 0 /* F_DUPFD */, 100);
+            Assert.True(fd >= 100);
+            vm = sb.StartIn(sb.GuestNs, "vm-switch", sb.VmSwitchLink, "-logfile=/dev/stdout", "-dhcp-script", sb.DhcpScript, "-vsock-fd", fd.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            close(fd);
+        }
+        var ok = await Harness.WaitUntil(() => sb.InGuest("ip", "-4", "-o", "addr", "show", "dev", "eth0").Stdout.Contains("inet 192.168.127.2/24 ", StringComparison.Ordinal), TimeSpan.FromSeconds(40));
+        Assert.True(ok, sb.Diagnostics());
+        Assert.Equal(0, sb.InGuest("ping", "-c", "2", "-W", "2", "192.168.127.1").ExitCode);
+
+        // An inherited descriptor cannot be dialled again: when host-switch goes away, vm-switch says so and exits 1.
+        host.Terminate(TimeSpan.FromSeconds(10));
+        Assert.True(vm.WaitForExit(TimeSpan.FromSeconds(20)), sb.Diagnostics());
+        Assert.Equal(1, vm.ExitCode);
+        Assert.Contains("cannot be dialled again", vm.Output, StringComparison.Ordinal);
     }
 }
