@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Event;
+using RdNet.Actors.Switch;
 using RdNet.Transport.Buffers;
 using RdNet.Transport.Diagnostics;
 using RdNet.Transport.Gateway;
@@ -49,14 +50,14 @@ public sealed class GatewayActor : ReceiveActor, IWithTimers
         Receive<PortAttached>(a =>
         {
             _log.Info("Gateway {Gateway} ({Mac}) attached as port {Port}", _network.Gateway, _network.GatewayMac, a.PortId);
-            var sink = new ReplySink(a.PortId, _router);
+            var sink = new IngressSink(a.PortId, _router);
             Become(() => Attached(sink));
         });
         Receive<FrameBuffer>(f => f.Release());
         Receive<GetStats>(_ => Sender.Tell(Stats()));
     }
 
-    private void Attached(ReplySink sink)
+    private void Attached(IngressSink sink)
     {
         Receive<FrameBuffer>(frame =>
         {
@@ -89,13 +90,4 @@ public sealed class GatewayActor : ReceiveActor, IWithTimers
 
     public static Props Props(GatewayCore core, IActorRef router, VirtualNetwork network, TimeSpan expiryInterval) =>
         Akka.Actor.Props.Create(() => new GatewayActor(core, router, network, expiryInterval));
-
-    private sealed class ReplySink(int portId, IActorRef router) : IFrameSink
-    {
-        public void Deliver(FrameBuffer frame)
-        {
-            frame.Ingress = portId;
-            router.Tell(frame, ActorRefs.NoSender);
-        }
-    }
 }

@@ -26,7 +26,8 @@ public sealed class PortActor : ReceiveActor
         _link = link;
         _router = router;
 
-        Receive<FrameBuffer>(frame => _link.TrySend(frame));
+        // A full send queue is a counted drop inside the link (never "unhandled", which would log per frame).
+        Receive<FrameBuffer>(frame => { _link.TrySend(frame); });
         Receive<LinkEnded>(ended =>
         {
             if (ended.Failure is not null)
@@ -40,7 +41,7 @@ public sealed class PortActor : ReceiveActor
 
     protected override void PreStart()
     {
-        var sink = new RouterSink(_portId, _router);
+        var sink = new IngressSink(_portId, _router);
         _link.RunAsync(sink, _cts.Token).PipeTo(Self, success: () => new LinkEnded(null), failure: e => new LinkEnded(e));
     }
 
@@ -53,14 +54,4 @@ public sealed class PortActor : ReceiveActor
 
     public static Props Props(int portId, FrameLink link, IActorRef router) =>
         Akka.Actor.Props.Create(() => new PortActor(portId, link, router));
-
-    /// <summary>Called on the link's reader thread: stamps the ingress port and hands the frame to the router, no allocation.</summary>
-    private sealed class RouterSink(int portId, IActorRef router) : IFrameSink
-    {
-        public void Deliver(FrameBuffer frame)
-        {
-            frame.Ingress = portId;
-            router.Tell(frame, ActorRefs.NoSender);
-        }
-    }
 }

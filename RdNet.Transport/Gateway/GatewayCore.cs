@@ -84,7 +84,7 @@ public sealed class GatewayCore
             Drops.Increment(DropReason.ArpNotForUs);
             return;
         }
-        var reply = Rent();
+        var reply = Rent(EthernetFrame.HeaderLength + ArpMessage.EncodedLength);
         if (reply is null) return;
         var span = reply.Array.AsSpan();
         EthernetFrame.WriteHeader(span, arp.SenderHardware, _net.GatewayMac, EtherType.Arp);
@@ -162,14 +162,8 @@ public sealed class GatewayCore
         var data = request.Data;
         var icmpLength = 8 + data.Length;
         var total = EthernetFrame.HeaderLength + 20 + icmpLength;
-        var reply = Rent();
+        var reply = Rent(total);
         if (reply is null) return;
-        if (total > reply.Capacity)
-        {
-            reply.Release();
-            Drops.Increment(DropReason.FrameLengthTooLarge);
-            return;
-        }
         var span = reply.Array.AsSpan(0, total);
         EthernetFrame.WriteHeader(span, dstMac, _net.GatewayMac, EtherType.Ipv4);
         var ipSpan = span[EthernetFrame.HeaderLength..];
@@ -196,14 +190,8 @@ public sealed class GatewayCore
         }
         var length = answer.Message.EncodedLength;
         var total = EthernetFrame.HeaderLength + 20 + 8 + length;
-        var reply = Rent();
+        var reply = Rent(total);
         if (reply is null) return;
-        if (total > reply.Capacity)
-        {
-            reply.Release();
-            Drops.Increment(DropReason.FrameLengthTooLarge);
-            return;
-        }
         var span = reply.Array.AsSpan(0, total);
         span.Clear(); // replies never carry stale buffer bytes
         EthernetFrame.WriteHeader(span, answer.DestinationMac, _net.GatewayMac, EtherType.Ipv4);
@@ -217,8 +205,14 @@ public sealed class GatewayCore
         replies.Deliver(reply);
     }
 
-    private FrameBuffer? Rent()
+    /// <summary>A pooled buffer for a reply of <paramref name="length"/> bytes, or null with the reason counted.</summary>
+    private FrameBuffer? Rent(int length)
     {
+        if (length > _pool.BufferSize)
+        {
+            Drops.Increment(DropReason.FrameLengthTooLarge);
+            return null;
+        }
         var b = _pool.TryRent();
         if (b is null) Drops.Increment(DropReason.FramePoolExhausted);
         return b;
