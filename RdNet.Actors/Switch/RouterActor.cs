@@ -8,7 +8,7 @@ using static RdNet.Actors.Switch.SwitchProtocol;
 
 namespace RdNet.Actors.Switch;
 
-public sealed record RouterOptions(int CamCapacity, TimeSpan CamAgeing, TimeSpan SweepInterval, int MaxPorts, PcapWriter? Pcap = null);
+public sealed record RouterOptions(int CamCapacity, TimeSpan CamAgeing, TimeSpan SweepInterval, int MaxPorts, PcapWriter? Pcap = null, bool TracePackets = false);
 
 /// <summary>
 /// The L2 switch: every frame from every port comes here (frames enter through the links' reader loops), the
@@ -75,6 +75,9 @@ public sealed class RouterActor : ReceiveActor, IWithTimers
     private void Switch(FrameBuffer frame)
     {
         var decision = _core.Decide(frame.Span, frame.Ingress, _clock());
+        if (_options.TracePackets)
+            _log.Info("port {0}: {1} -> {2}", frame.Ingress, FrameSummary.Describe(frame.Span),
+                decision.Action == SwitchAction.Drop ? $"drop ({decision.Reason})" : decision.Action == SwitchAction.Flood ? "flood" : $"port {decision.Port}");
         switch (decision.Action)
         {
             case SwitchAction.Forward when _ports.TryGetValue(decision.Port, out var port):

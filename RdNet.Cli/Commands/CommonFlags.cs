@@ -44,7 +44,7 @@ internal static class CommonFlags
 
     public static Option<bool> TracePackets() => new("--trace-packets")
     {
-        Description = "Log a one-line decode of every frame in both directions (opt-in; costs throughput).",
+        Description = "Log a one-line decode of every switched frame, both directions (opt-in; costs throughput).",
     };
 
     public static Option<string> DhcpScript(string description) => new("--dhcp-script")

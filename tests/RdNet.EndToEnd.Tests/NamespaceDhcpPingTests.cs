@@ -66,7 +66,7 @@ public sealed class NamespaceDhcpPingTests
         var pcap = Path.Combine(sb.Dir, "switch.pcap");
         sb.StartHostSwitch("--subnet", "10.77.8.0/24", "--pcap", pcap);
         await WaitForSocket(sb);
-        sb.StartVmSwitch("-subnet=10.77.8.0/24");
+        var vm = sb.StartVmSwitch("-subnet=10.77.8.0/24", "-trace-packets");
         await WaitForAddress(sb, "10.77.8.2/24");
         Assert.Contains("default via 10.77.8.1 dev eth0", sb.InGuest("ip", "route", "show", "default").Stdout, StringComparison.Ordinal);
         var ping = sb.InGuest("ping", "-c", "3", "-W", "2", "10.77.8.1");
@@ -79,6 +79,9 @@ public sealed class NamespaceDhcpPingTests
         Assert.True(await Harness.WaitUntil(() => (dump = Harness.Run("tcpdump", ["-n", "-r", pcap]).Stdout).Contains("ICMP echo reply", StringComparison.Ordinal), TimeSpan.FromSeconds(10)), dump);
         Assert.Contains("BOOTP/DHCP, Reply", dump, StringComparison.Ordinal);
         Assert.Contains("Reply 10.77.8.254 is-at 5a:94:ef:e4:0c:dd", dump, StringComparison.Ordinal);
+        // -trace-packets decoded every switched frame into vm-switch's log.
+        Assert.Contains("ARP 10.77.8.254 is-at 5a:94:ef:e4:0c:dd", vm.Output, StringComparison.Ordinal);
+        Assert.Contains("ICMP type 0 code 0", vm.Output, StringComparison.Ordinal);
     }
 
     [Fact]
