@@ -12,7 +12,11 @@ namespace RdNet.Actors.Gateway;
 
 /// <summary>
 /// The gateway as a port of the switch (.1, MAC 5a:94:ef:e4:0c:dd). A thin shell over <see cref="GatewayCore"/>:
-/// frames in, reply frames back to the router; DHCP lease expiry on a timer.
+/// frames in, reply frames back to the router; DHCP lease expiry on a timer. Frames that belong to a service behind
+/// the gateway (DNS, TCP, UDP, ICMP NAT; see <see cref="GatewayService"/>) are handed, with their buffer, to that
+/// service's child actor, created when the gateway's port is attached from a factory that receives the sink through
+/// which the service sends its own frames to the switch. A failing service child is restarted; its own children
+/// (flows, queries) are its business.
 /// </summary>
 public sealed class GatewayActor : ReceiveActor, IWithTimers
 {
@@ -20,6 +24,8 @@ public sealed class GatewayActor : ReceiveActor, IWithTimers
     private readonly IActorRef _router;
     private readonly VirtualNetwork _network;
     private readonly TimeSpan _expiryInterval;
+    private readonly IReadOnlyDictionary<GatewayService, Func<IFrameSink, Props>> _services;
+    private readonly Dictionary<GatewayService, IActorRef> _serviceActors = [];
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -36,12 +42,14 @@ public sealed class GatewayActor : ReceiveActor, IWithTimers
         public static readonly ExpireLeases Instance = new();
     }
 
-    public GatewayActor(GatewayCore core, IActorRef router, VirtualNetwork network, TimeSpan expiryInterval)
+    public GatewayActor(GatewayCore core, IActorRef router, VirtualNetwork network, TimeSpan expiryInterval,
+        IReadOnlyDictionary<GatewayService, Func<IFrameSink, Props>> services)
     {
         _core = core;
         _router = router;
         _network = network;
         _expiryInterval = expiryInterval;
+        _services = services;
         Become(Detached);
     }
 
@@ -51,6 +59,8 @@ public sealed class GatewayActor : ReceiveActor, IWithTimers
         {
             _log.Info("Gateway {Gateway} ({Mac}) attached as port {Port}", _network.Gateway, _network.GatewayMac, a.PortId);
             var sink = new IngressSink(a.PortId, _router);
+            foreach (var (service, factory) in _services)
+                _serviceActors[service] = Context.ActorOf(factory(sink), service.ToString().ToLowerInvariant());
             Become(() => Attached(sink));
         });
         Receive<FrameBuffer>(f => f.Release());
@@ -63,7 +73,14 @@ public sealed class GatewayActor : ReceiveActor, IWithTimers
         {
             try
             {
-                _core.Process(frame.Span, DateTimeOffset.UtcNow, sink);
+                var service = _core.Process(frame.Span, DateTimeOffset.UtcNow, sink);
+                // The core only names services that were installed, so the lookup cannot miss; the service owns the
+                // reference it is handed and releases it.
+                if (service != GatewayService.None && _serviceActors.TryGetValue(service, out var target))
+                {
+                    frame.Retain();
+                    target.Tell(frame, ActorRefs.NoSender);
+                }
             }
             finally
             {
@@ -88,6 +105,11 @@ public sealed class GatewayActor : ReceiveActor, IWithTimers
             Timers.StartPeriodicTimer("dhcp-expiry", ExpireLeases.Instance, _expiryInterval);
     }
 
-    public static Props Props(GatewayCore core, IActorRef router, VirtualNetwork network, TimeSpan expiryInterval) =>
-        Akka.Actor.Props.Create(() => new GatewayActor(core, router, network, expiryInterval));
+    protected override SupervisorStrategy SupervisorStrategy() =>
+        new OneForOneStrategy(10, TimeSpan.FromMinutes(1), _ => Directive.Restart);
+
+    public static Props Props(GatewayCore core, IActorRef router, VirtualNetwork network, TimeSpan expiryInterval,
+        IReadOnlyDictionary<GatewayService, Func<IFrameSink, Props>>? services = null) =>
+        Akka.Actor.Props.Create(() => new GatewayActor(core, router, network, expiryInterval,
+            services ?? new Dictionary<GatewayService, Func<IFrameSink, Props>>()));
 }

@@ -10,25 +10,29 @@ namespace RdNet.Transport.Gateway;
 /// The gateway's own protocol logic, sans-IO: a frame addressed to the gateway (its MAC or broadcast) goes in with
 /// the current time, reply frames come out through <see cref="IFrameSink"/>. It answers ARP only for .1 and .254
 /// (spec §5.1: never for every address), ICMP echo addressed to .1, and DHCP on .1:67. Everything else is a
-/// counted drop with a named reason until the DNS, NAT and forwarding layers take it.
+/// counted drop with a named reason, unless a service behind the gateway (DNS, TCP, UDP, ICMP NAT) is installed for
+/// it: then <see cref="Process"/> returns that <see cref="GatewayService"/> and the caller hands the frame over.
 /// </summary>
 public sealed class GatewayCore
 {
     private const ushort DhcpServerPort = 67;
     private const ushort DhcpClientPort = 68;
+    private const ushort DnsPort = 53;
     private const byte Ttl = 64;
 
     private readonly VirtualNetwork _net;
     private readonly DhcpServer _dhcp;
     private readonly FramePool _pool;
+    private readonly IReadOnlySet<GatewayService> _services;
     private ushort _ipId;
 
-    public GatewayCore(VirtualNetwork network, DhcpServer dhcp, FramePool pool, DropCounters drops)
+    public GatewayCore(VirtualNetwork network, DhcpServer dhcp, FramePool pool, DropCounters drops, IReadOnlySet<GatewayService>? services = null)
     {
         _net = network;
         _dhcp = dhcp;
         _pool = pool;
         Drops = drops;
+        _services = services ?? new HashSet<GatewayService>();
     }
 
     public DropCounters Drops { get; }
@@ -39,31 +43,41 @@ public sealed class GatewayCore
 
     public DhcpServer Dhcp => _dhcp;
 
-    /// <summary>Handles one frame. The caller keeps ownership of <paramref name="frame"/>.</summary>
-    public void Process(ReadOnlySpan<byte> frame, DateTimeOffset now, IFrameSink replies)
+    /// <summary>
+    /// Handles one frame. The caller keeps ownership of <paramref name="frame"/>. Returns the installed service that
+    /// the (validated) frame belongs to, or <see cref="GatewayService.None"/> when it was answered or counted here.
+    /// </summary>
+    public GatewayService Process(ReadOnlySpan<byte> frame, DateTimeOffset now, IFrameSink replies)
     {
         if (!EthernetFrame.TryCreate(frame, out var eth, out var reason))
         {
             Drops.Increment(reason);
-            return;
+            return GatewayService.None;
         }
         if (eth.Destination != _net.GatewayMac && !eth.Destination.IsBroadcast)
         {
             Drops.Increment(DropReason.UnknownUnicast);
-            return;
+            return GatewayService.None;
         }
         switch (eth.EtherType)
         {
             case EtherType.Arp:
                 ProcessArp(eth, replies);
-                break;
+                return GatewayService.None;
             case EtherType.Ipv4:
-                ProcessIpv4(eth, now, replies);
-                break;
+                return ProcessIpv4(eth, now, replies);
             default:
                 Drops.Increment(DropReason.EthernetUnsupportedType);
-                break;
+                return GatewayService.None;
         }
+    }
+
+    /// <summary>Hands the frame to <paramref name="service"/> if installed, otherwise counts <paramref name="otherwise"/>.</summary>
+    private GatewayService Delegate(GatewayService service, DropReason otherwise)
+    {
+        if (_services.Contains(service)) return service;
+        Drops.Increment(otherwise);
+        return GatewayService.None;
     }
 
     private void ProcessArp(EthernetFrame eth, IFrameSink replies)
@@ -95,18 +109,18 @@ public sealed class GatewayCore
         replies.Deliver(reply);
     }
 
-    private void ProcessIpv4(EthernetFrame eth, DateTimeOffset now, IFrameSink replies)
+    private GatewayService ProcessIpv4(EthernetFrame eth, DateTimeOffset now, IFrameSink replies)
     {
         if (!Ipv4Packet.TryCreate(eth.Payload, out var ip, out var reason))
         {
             Drops.Increment(reason);
-            return;
+            return GatewayService.None;
         }
         if (ip.IsFragment)
         {
             // No reassembly at the gateway: DHCP, ICMP echo and (later) DNS fit one frame at MTU 1500.
             Drops.Increment(DropReason.Ipv4Fragment);
-            return;
+            return GatewayService.None;
         }
         var toGateway = ip.Destination == _net.Gateway;
         var broadcast = ip.Destination.IsLimitedBroadcast || ip.Destination == _net.DirectedBroadcast;
@@ -116,45 +130,50 @@ public sealed class GatewayCore
                 if (!IcmpPacket.TryCreate(ip.Payload, out var icmp, out reason))
                 {
                     Drops.Increment(reason);
-                    return;
+                    return GatewayService.None;
                 }
                 if (!toGateway)
                 {
-                    Drops.Increment(DropReason.IcmpNotForGateway);
-                    return;
+                    return icmp.Type == IcmpType.EchoRequest && icmp.Code == 0 && !broadcast
+                        ? Delegate(GatewayService.Icmp, DropReason.IcmpNotForGateway)
+                        : Drop(DropReason.IcmpNotForGateway);
                 }
                 if (icmp.Type != IcmpType.EchoRequest || icmp.Code != 0)
-                {
-                    Drops.Increment(DropReason.IcmpUnsupportedType);
-                    return;
-                }
+                    return Drop(DropReason.IcmpUnsupportedType);
                 ReplyEcho(eth.Source, ip.Source, icmp, replies);
-                return;
+                return GatewayService.None;
             case IpProtocol.Udp:
                 if (!UdpDatagram.TryCreate(ip.Payload, ip.Source, ip.Destination, out var udp, out reason))
                 {
                     Drops.Increment(reason);
-                    return;
+                    return GatewayService.None;
                 }
                 if ((toGateway || broadcast) && udp.DestinationPort == DhcpServerPort)
                 {
                     ProcessDhcp(udp.Payload, now, replies);
-                    return;
+                    return GatewayService.None;
                 }
-                Drops.Increment(toGateway || broadcast ? DropReason.UdpNoListener : DropReason.Ipv4NotForGateway);
-                return;
+                if (toGateway && udp.DestinationPort == DnsPort)
+                    return Delegate(GatewayService.Dns, DropReason.UdpNoListener);
+                if (toGateway || broadcast)
+                    return Drop(DropReason.UdpNoListener);
+                return Delegate(GatewayService.Udp, DropReason.Ipv4NotForGateway);
             case IpProtocol.Tcp:
                 if (!TcpSegment.TryCreate(ip.Payload, ip.Source, ip.Destination, out _, out reason))
                 {
                     Drops.Increment(reason);
-                    return;
+                    return GatewayService.None;
                 }
-                Drops.Increment(DropReason.TcpNoHandler);
-                return;
+                return Delegate(GatewayService.Tcp, DropReason.TcpNoHandler);
             default:
-                Drops.Increment(DropReason.Ipv4UnsupportedProtocol);
-                return;
+                return Drop(DropReason.Ipv4UnsupportedProtocol);
         }
+    }
+
+    private GatewayService Drop(DropReason reason)
+    {
+        Drops.Increment(reason);
+        return GatewayService.None;
     }
 
     private void ReplyEcho(MacAddress dstMac, Ipv4Address dstIp, IcmpPacket request, IFrameSink replies)

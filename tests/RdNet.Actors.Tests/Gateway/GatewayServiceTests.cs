@@ -1,0 +1,103 @@
+using Akka.Actor;
+using Akka.TestKit;
+using Akka.TestKit.Xunit2;
+using RdNet.Actors.Gateway;
+using RdNet.Actors.Switch;
+using RdNet.Actors.Tests.Support;
+using RdNet.Transport.Buffers;
+using RdNet.Transport.Diagnostics;
+using RdNet.Transport.Gateway;
+using RdNet.Transport.Links;
+using RdNet.Transport.Protocols.Dhcp;
+using RdNet.Transport.Wire;
+using static RdNet.Actors.Switch.SwitchProtocol;
+using static RdNet.Actors.Tests.Support.GuestFrames;
+
+namespace RdNet.Actors.Tests.Gateway;
+
+/// <summary>The gateway hands frames it does not answer itself to the installed service (DNS, UDP, ICMP), with the buffer.</summary>
+public sealed class GatewayServiceTests : TestKit
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(3);
+    private readonly FramePool _pool = new(256, 4000);
+    private readonly VirtualNetwork _net = VirtualNetwork.Parse("192.168.127.0/24");
+    private readonly TestProbe _dns;
+    private readonly TestProbe _udp;
+    private readonly IActorRef _gateway;
+    private readonly LinkPeer _guest;
+
+    /// <summary>Stands for a service: passes each frame's bytes to a probe and releases the buffer.</summary>
+    private sealed class Relay : ReceiveActor
+    {
+        public Relay(IActorRef probe) => Receive<FrameBuffer>(f =>
+        {
+            probe.Tell(f.Span.ToArray());
+            f.Release();
+        });
+    }
+
+    public GatewayServiceTests()
+    {
+        _dns = CreateTestProbe();
+        _udp = CreateTestProbe();
+        var router = ChildActorOf(RouterActor.Props(new RouterOptions(64, TimeSpan.FromMinutes(5), TimeSpan.Zero, 16)));
+        var dhcp = new DhcpServer(new DhcpServerOptions(_net.Gateway, _net.Network, _net.PrefixLength, _net.Gateway, [_net.Gateway], 1500,
+            TimeSpan.FromHours(1), new Dictionary<MacAddress, Ipv4Address>(), [_net.Gateway, _net.HostAlias], [], 64, TimeSpan.FromSeconds(30)));
+        var services = new Dictionary<GatewayService, Func<IFrameSink, Props>>
+        {
+            [GatewayService.Dns] = _ => Props.Create(() => new Relay(_dns.Ref)),
+            [GatewayService.Udp] = _ => Props.Create(() => new Relay(_udp.Ref)),
+        };
+        var core = new GatewayCore(_net, dhcp, _pool, new DropCounters(), new HashSet<GatewayService>(services.Keys));
+        _gateway = Sys.ActorOf(GatewayActor.Props(core, router, _net, TimeSpan.Zero, services));
+        ExpectMsg<PortAttached>(a => a.Name.StartsWith("gateway", StringComparison.Ordinal), Wait);
+        var (ours, theirs) = InMemoryLink.CreatePair(_pool, name: "guest");
+        router.Tell(new AttachLink(theirs, "guest"));
+        ExpectMsg<PortAttached>(a => a.Name == "guest", Wait);
+        _guest = new LinkPeer(ours, _pool);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        _guest.Dispose();
+        base.Dispose(disposing);
+    }
+
+    private GatewayActor.GatewayStats Stats()
+    {
+        _gateway.Tell(GatewayActor.GetStats.Instance, TestActor);
+        return ExpectMsg<GatewayActor.GatewayStats>(Wait);
+    }
+
+    [Fact]
+    public void Udp_to_the_gateways_port_53_goes_to_the_dns_service_and_udp_elsewhere_to_the_udp_service()
+    {
+        var query = Udp(GuestMac, GatewayMac, Guest, GuestFrames.Gateway, 40000, 53, [1, 2, 3]);
+        _guest.Send(query);
+        Assert.Equal(query, _dns.ExpectMsg<byte[]>(Wait));
+
+        var outbound = Udp(GuestMac, GatewayMac, Guest, Ipv4Address.Parse("10.9.8.7"), 40001, 9999, [4]);
+        _guest.Send(outbound);
+        Assert.Equal(outbound, _udp.ExpectMsg<byte[]>(Wait));
+        _dns.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+    }
+
+    [Fact]
+    public void A_service_that_is_not_installed_is_a_counted_drop_and_every_buffer_comes_back()
+    {
+        // TCP and ICMP-to-elsewhere have no service here: they keep the core's drop reasons.
+        var tcp = new byte[20];
+        TcpHeader.Emit(tcp, Guest, GuestFrames.Gateway, 40000, 80, 1, 0, TcpFlags.Syn, 65535, default, 0);
+        _guest.Send(Ipv4(GuestMac, GatewayMac, Guest, GuestFrames.Gateway, 6, tcp));
+        _guest.Send(EchoRequest(Ipv4Address.Parse("10.9.8.7"), 1, 1, [1]));
+        AwaitAssert(() =>
+        {
+            var drops = Stats().Drops;
+            Assert.Equal(1, drops.GetValueOrDefault(DropReason.TcpNoHandler));
+            Assert.Equal(1, drops.GetValueOrDefault(DropReason.IcmpNotForGateway));
+        }, Wait);
+        _dns.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+        _udp.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+        AwaitCondition(() => _pool.Outstanding == 0, Wait);
+    }
+}
