@@ -21,7 +21,8 @@ public sealed record HostSwitchConfig(
     RdNetSettings Settings,
     IReadOnlyList<string> SearchDomains,
     PcapWriter? Pcap,
-    bool LogTraffic);
+    bool LogTraffic,
+    EgressPolicy Egress);
 
 /// <summary>
 /// Root of host-switch: the switch router, the gateway port and one listener per <c>--listen</c> endpoint.
@@ -99,6 +100,7 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
         }
         _log.Info("host-switch up: subnet {Subnet}, gateway {Gateway} ({Mac}), guest {Guest}, host alias {Host}",
             net, net.Gateway, net.GatewayMac, net.Guest, net.HostAlias);
+        _log.Info("MTU {Mtu}; egress policy: {Egress}", net.Mtu, _config.Egress);
         if (_config.LogTraffic && s.StatsInterval > TimeSpan.Zero)
             Timers.StartPeriodicTimer("traffic", LogTraffic.Instance, s.StatsInterval);
     }
