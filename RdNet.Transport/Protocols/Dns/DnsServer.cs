@@ -218,10 +218,7 @@ public sealed class DnsServer
     private DnsOutcome FormatError(ReadOnlySpan<byte> query, Span<byte> reply, ref int replyLength)
     {
         if (!DnsMessage.TryReadHeader(query, out var id, out var flags) || (flags & DnsMessage.QrFlag) != 0)
-        {
-            if (query.Length < DnsMessage.HeaderLength) Drops.Increment(DropReason.DnsHeaderTruncated);
-            return DnsOutcome.Dropped;
-        }
+            return DnsOutcome.Dropped; // too short to answer (already counted), or a response: never answered
         FormatErrors++;
         replyLength = WriteBare(reply, id, (ushort)(ResponseFlags(flags) | DnsRcode.FormErr), default, false);
         return DnsOutcome.Answered;
