@@ -13,7 +13,7 @@ namespace RdNet.EndToEnd.Tests;
 /// _svc._tcp (SRV), big (ten 300-byte TXT records: more than any UDP limit); anything else is NXDOMAIN.
 /// Over UDP an answer larger than the query's EDNS size (or 512) is sent empty with TC set, as real servers do.
 /// </summary>
-public sealed partial class FakeDnsServer : IDisposable
+public sealed class FakeDnsServer : IDisposable
 {
     public const string Zone = "example.test";
     public const int BigRecords = 10, BigRecordLength = 300;
@@ -23,43 +23,17 @@ public sealed partial class FakeDnsServer : IDisposable
     private readonly CancellationTokenSource _cts = new();
     private int _queries;
 
-    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int open(string path, int flags);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int setns(int fd, int nstype);
-
-    [LibraryImport("libc")]
-    private static partial int close(int fd);
-
     public FakeDnsServer(string netns)
     {
-        (Socket, Socket)? sockets = null;
-        Exception? error = null;
-        // setns changes only the calling thread: a dedicated thread enters the namespace and opens the sockets there.
-        var t = new Thread(() =>
+        (_udp, _tcp) = Netns.Run(netns, () =>
         {
-            try
-            {
-                var fd = open($"/var/run/netns/{netns}", 0x80000 /* O_CLOEXEC */);
-                if (fd < 0 || setns(fd, 0x40000000 /* CLONE_NEWNET */) != 0) throw new InvalidOperationException($"cannot enter {netns}: errno {Marshal.GetLastPInvokeError()}");
-                _ = close(fd);
-                var tcp = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                tcp.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-                tcp.Listen(16);
-                var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-                udp.Bind(new IPEndPoint(IPAddress.Loopback, ((IPEndPoint)tcp.LocalEndPoint!).Port));
-                sockets = (udp, tcp);
-            }
-            catch (Exception e)
-            {
-                error = e;
-            }
+            var tcp = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            tcp.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            tcp.Listen(16);
+            var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            udp.Bind(new IPEndPoint(IPAddress.Loopback, ((IPEndPoint)tcp.LocalEndPoint!).Port));
+            return (udp, tcp);
         });
-        t.Start();
-        t.Join();
-        if (sockets is null) throw new InvalidOperationException("fake DNS server did not start", error);
-        (_udp, _tcp) = sockets.Value;
         Port = ((IPEndPoint)_udp.LocalEndPoint!).Port;
         _ = ServeUdpAsync();
         _ = AcceptAsync();
@@ -226,5 +200,42 @@ public sealed partial class FakeDnsServer : IDisposable
         _udp.Dispose();
         _tcp.Dispose();
         _cts.Dispose();
+    }
+}
+
+/// <summary>Opens sockets inside a named network namespace: setns changes only the calling thread, so a dedicated thread enters it.</summary>
+public static partial class Netns
+{
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int open(string path, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int setns(int fd, int nstype);
+
+    [LibraryImport("libc")]
+    private static partial int close(int fd);
+
+    public static T Run<T>(string netns, Func<T> action)
+    {
+        T result = default!;
+        Exception? error = null;
+        var t = new Thread(() =>
+        {
+            try
+            {
+                var fd = open($"/var/run/netns/{netns}", 0x80000 /* O_CLOEXEC */);
+                if (fd < 0 || setns(fd, 0x40000000 /* CLONE_NEWNET */) != 0)
+                    throw new InvalidOperationException($"cannot enter {netns}: errno {Marshal.GetLastPInvokeError()}");
+                _ = close(fd);
+                result = action();
+            }
+            catch (Exception e)
+            {
+                error = e;
+            }
+        });
+        t.Start();
+        t.Join();
+        return error is null ? result : throw new InvalidOperationException($"in namespace {netns}", error);
     }
 }

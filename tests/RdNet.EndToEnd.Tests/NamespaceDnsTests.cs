@@ -112,11 +112,43 @@ public sealed class NamespaceDnsTests
         using var _ = sb;
         using var __ = upstream;
 
-        // dig can send a query with two... it cannot; it can send an unknown opcode and odd classes: answered, not crashing.
+        // Queries dig can make that we do not serve: an unknown opcode and an EDNS version we do not speak.
         var notify = Dig(sb, "+opcode=notify", "www.example.test");
         Assert.Contains("status: NOTIMP", notify.Stdout, StringComparison.Ordinal);
         var badVers = Dig(sb, "+edns=1", "+noednsnegotiation", "www.example.test");
         Assert.Contains("status: BADVERS", badVers.Stdout, StringComparison.Ordinal);
         Assert.Equal("10.1.2.3", Short(sb, "www.example.test"));
+
+        // Hostile bytes from a guest socket (RELIABILITY row 7): a compression pointer loop and a label over 63
+        // bytes get FORMERR, a runt gets nothing; the service answers the next query.
+        using var guest = Netns.Run(sb.GuestNs, () =>
+        {
+            var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+            s.Connect(new System.Net.IPEndPoint(System.Net.IPAddress.Parse("192.168.127.1"), 53));
+            return s;
+        });
+        guest.ReceiveTimeout = 3000;
+        var buffer = new byte[512];
+        guest.Send([0x77, 0x01, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1]);
+        Assert.Equal(12, guest.Receive(buffer));
+        Assert.Equal([0x77, 0x01, 0x81, 0x81], buffer[..4]); // same ID, QR RD / RA FORMERR
+        guest.Send([0x77, 0x02, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x50, 1, 2, 3]);
+        Assert.Equal(12, guest.Receive(buffer));
+        Assert.Equal(1, buffer[3] & 0x0F);
+        guest.Send([1, 2, 3]);
+        Assert.Equal("192.168.127.1", Short(sb, "gateway.docker.internal"));
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1")]
+    [InlineData("127.0.0.1:0")]
+    [InlineData("localhost:53")]
+    [InlineData("::1:53")]
+    public void A_bad_dns_upstream_fails_naming_the_expected_format(string value)
+    {
+        var r = Harness.Run(Harness.RdnetPath, ["host-switch", "--dns-upstream", value]);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("expected IP:PORT like 127.0.0.1:53 or [::1]:53", r.Stdout + r.Stderr, StringComparison.Ordinal);
+        Assert.Contains("--dns-upstream", Harness.Run(Harness.RdnetPath, ["host-switch", "--help"]).Stdout, StringComparison.Ordinal);
     }
 }
