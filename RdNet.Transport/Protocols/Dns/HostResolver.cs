@@ -30,11 +30,6 @@ public sealed partial class WindowsDnsUpstream : IDnsUpstream
 {
     private const int DnsQueryStandard = 0;
     private const int DnsFreeRecordList = 1;
-    private const int ErrorSuccess = 0;
-    private const int DnsErrorRcodeFormatError = 9001, DnsErrorRcodeServerFailure = 9002, DnsErrorRcodeNameError = 9003,
-        DnsErrorRcodeNotImplemented = 9004, DnsErrorRcodeRefused = 9005, DnsInfoNoRecords = 9501;
-    private const uint SectionMask = 0x3, SectionAnswer = 1;
-
     [LibraryImport("dnsapi.dll", EntryPoint = "DnsQuery_W", StringMarshalling = StringMarshalling.Utf16)]
     private static partial int DnsQuery(string name, ushort type, int options, IntPtr extra, out IntPtr results, IntPtr reserved);
 
@@ -57,38 +52,57 @@ public sealed partial class WindowsDnsUpstream : IDnsUpstream
         var status = DnsQuery(q.Name.TrimEnd('.'), q.Type, DnsQueryStandard, IntPtr.Zero, out var records, IntPtr.Zero);
         try
         {
-            var rcode = status switch
-            {
-                ErrorSuccess or DnsInfoNoRecords => DnsRcode.NoError,
-                DnsErrorRcodeNameError => DnsRcode.NxDomain,
-                DnsErrorRcodeServerFailure => DnsRcode.ServFail,
-                DnsErrorRcodeRefused => DnsRcode.Refused,
-                DnsErrorRcodeFormatError => DnsRcode.FormErr,
-                DnsErrorRcodeNotImplemented => DnsRcode.NotImp,
-                _ => throw new DnsUpstreamException($"DnsQuery_W failed with status {status}"),
-            };
-            var buffer = new byte[ushort.MaxValue];
-            var w = new DnsWriter(buffer);
-            w.Header(msg.Id, (ushort)(DnsMessage.QrFlag | (msg.Flags & DnsMessage.RdFlag) | DnsMessage.RaFlag | rcode), 1, 0, 0, 0);
-            w.Bytes(msg.QuestionSection);
-            var answers = 0;
-            for (var r = status == ErrorSuccess ? records : IntPtr.Zero; r != IntPtr.Zero; r = Marshal.ReadIntPtr(r))
-            {
-                var mark = w.Mark();
-                if (WriteRecord(ref w, r)) answers++;
-                if (w.Overflow)
-                {
-                    w.Reset(mark);
-                    break;
-                }
-            }
-            w.PatchCounts(1, answers, 0, 0);
-            return buffer[..w.Position];
+            return DnsRecordList.ToAnswer(query, status, records);
         }
         finally
         {
             if (records != IntPtr.Zero) DnsFree(records, DnsFreeRecordList);
         }
+    }
+}
+
+/// <summary>
+/// Turns what <c>DnsQuery_W</c> returned (a status and a linked list of <c>DNS_RECORDW</c>) into a DNS answer to the
+/// query. Plain memory reads, no Windows API, so the layout handling is unit-tested on any OS.
+/// </summary>
+internal static class DnsRecordList
+{
+    private const int ErrorSuccess = 0;
+    private const int DnsErrorRcodeFormatError = 9001, DnsErrorRcodeServerFailure = 9002, DnsErrorRcodeNameError = 9003,
+        DnsErrorRcodeNotImplemented = 9004, DnsErrorRcodeRefused = 9005, DnsInfoNoRecords = 9501;
+    private const uint SectionMask = 0x3, SectionAnswer = 1;
+
+    public static byte[] ToAnswer(byte[] query, int status, IntPtr records)
+    {
+        if (!DnsMessage.TryParse(query, out var msg, out var reason) || msg.QuestionCount != 1)
+            throw new DnsUpstreamException($"cannot answer a malformed query ({reason})");
+        var rcode = status switch
+        {
+            ErrorSuccess or DnsInfoNoRecords => DnsRcode.NoError,
+            DnsErrorRcodeNameError => DnsRcode.NxDomain,
+            DnsErrorRcodeServerFailure => DnsRcode.ServFail,
+            DnsErrorRcodeRefused => DnsRcode.Refused,
+            DnsErrorRcodeFormatError => DnsRcode.FormErr,
+            DnsErrorRcodeNotImplemented => DnsRcode.NotImp,
+            _ => throw new DnsUpstreamException($"DnsQuery_W failed with status {status}"),
+        };
+        var buffer = new byte[ushort.MaxValue];
+        var w = new DnsWriter(buffer);
+        w.Header(msg.Id, (ushort)(DnsMessage.QrFlag | (msg.Flags & DnsMessage.RdFlag) | DnsMessage.RaFlag | rcode), 1, 0, 0, 0);
+        w.Bytes(msg.QuestionSection);
+        var answers = 0;
+        for (var r = status == ErrorSuccess ? records : IntPtr.Zero; r != IntPtr.Zero; r = Marshal.ReadIntPtr(r))
+        {
+            var mark = w.Mark();
+            if (WriteRecord(ref w, r)) answers++;
+            if (w.Overflow)
+            {
+                w.Reset(mark);
+                break;
+            }
+        }
+        w.PatchCounts(1, answers, 0, 0);
+        return buffer[..w.Position];
     }
 
     /// <summary>Appends one DNS_RECORDW as a wire record; false for records outside the answer section or of other types.</summary>
