@@ -1,5 +1,8 @@
 using System.Buffers.Binary;
 using System.Text;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
 using RdNet.Transport.Diagnostics;
 using RdNet.Transport.Protocols.Dns;
 using RdNet.Transport.Wire;
@@ -335,5 +338,37 @@ public sealed class DnsServerTests
         Assert.Equal(DnsRcode.NoError, m.Rcode);
         Assert.Equal(0, m.AnswerCount);
         Assert.Equal(1, m.AuthorityCount);
+    }
+
+    [Property(MaxTest = 300)]
+    public Property Any_forwarded_answer_fits_the_limit_parses_and_keeps_a_prefix_of_the_upstreams_records(
+        byte recordCount, byte[] sizes, bool clientEdns, ushort clientSize, bool tcp)
+    {
+        var query = DnsBytes.Query(0x0102, "fuzz.example.com", DnsType.Txt, clientEdns ? clientSize : null);
+        var buffer = new byte[65535];
+        _server.Handle(query, tcp ? DnsTransport.Tcp : DnsTransport.Udp, 0x0304, buffer, out _, out var f);
+        var count = recordCount % 60;
+        var records = Enumerable.Range(0, count)
+            .Select(i => (DnsType.Txt, 60u, DnsBytes.Txt(1 + (sizes is { Length: > 0 } ? sizes[i % sizes.Length] : 10))))
+            .ToArray();
+        var upstream = DnsBytes.AnswerWithOpt(f!.UpstreamQuery, 0, clientEdns ? 4096 : null, records);
+        var n = _server.CompleteForward(f, upstream, buffer);
+        var ok = DnsMessage.TryParse(buffer.AsSpan(0, n), out var m, out var reason);
+        if (!ok) return false.Label($"reply does not parse: {reason}");
+        var kept = m.AnswerCount;
+        var recordBytes = m.Records();
+        var end = m.QuestionEnd;
+        for (var i = 0; i < kept; i++)
+        {
+            recordBytes.MoveNext();
+            end = recordBytes.End;
+        }
+        var prefixSame = buffer.AsSpan(m.QuestionEnd, end - m.QuestionEnd).SequenceEqual(upstream.AsSpan(m.QuestionEnd, end - m.QuestionEnd));
+        return (n <= f.ResponseLimit
+                && prefixSame
+                && m.IsTruncated == (kept < count)
+                && (m.Edns is not null) == clientEdns
+                && (!tcp || kept == count))
+            .Label($"n={n} limit={f.ResponseLimit} kept={kept}/{count} tc={m.IsTruncated}");
     }
 }
