@@ -95,6 +95,7 @@ public enum DropReason
     DnsNameTooLong,
     DnsNamePastEnd,
     DnsPointerNotBackward,
+    DnsTooManyPointers,
     DnsRecordPastEnd,
     DnsNoQuestion,
     DnsManyQuestions,

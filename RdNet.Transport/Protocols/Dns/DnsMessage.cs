@@ -32,12 +32,15 @@ public enum DnsSection
 /// whose length byte starts with 01 or 10 (a length of 64–191) are refused as "label too long". Every pointer must
 /// point strictly before the start of the run of labels that contains it, so a walk only ever moves backwards and a
 /// loop is impossible (RELIABILITY row 7: "only backward pointers followed"); the expanded name may not exceed 255
-/// bytes, which also bounds the work per name.
+/// bytes and may not take more than 127 pointers, which bounds the work per name.
 /// </summary>
 public static class DnsName
 {
     public const int MaxLength = 255;
     public const int MaxLabelLength = 63;
+
+    /// <summary>A name of at most 255 bytes has at most 127 labels, so it never needs more pointers than that.</summary>
+    public const int MaxPointers = 127;
     private const byte PointerMask = 0xC0;
 
     /// <summary>Validates the name at <paramref name="offset"/>; <paramref name="next"/> is the first byte after it in place.</summary>
@@ -66,6 +69,7 @@ public static class DnsName
         var pos = offset;
         var segmentStart = offset; // pointers must target bytes before this
         var wireLength = 1; // the root label
+        var pointers = 0;
         while (true)
         {
             if (pos >= message.Length)
@@ -85,6 +89,12 @@ public static class DnsName
                 if (target >= segmentStart)
                 {
                     reason = DropReason.DnsPointerNotBackward;
+                    return false;
+                }
+                // Chains of pointers to pointers add no length; without this cap one name could cost ~32k hops.
+                if (++pointers > MaxPointers)
+                {
+                    reason = DropReason.DnsTooManyPointers;
                     return false;
                 }
                 if (next < 0) next = pos + 2;

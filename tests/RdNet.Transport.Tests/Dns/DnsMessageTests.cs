@@ -71,6 +71,28 @@ public sealed class DnsMessageTests
     }
 
     [Fact]
+    public void A_long_chain_of_pointers_to_pointers_is_refused_after_127_hops()
+    {
+        // Header, question "a", then 200 pointers each to the one before it; an answer owned by the last one.
+        var m = new List<byte>(Header(1, 0x8180, 1, 1)) { 1, (byte)'a', 0, 0, 1, 0, 1 };
+        var first = m.Count;
+        m.AddRange([0xC0, 12]);
+        for (var i = 1; i < 200; i++)
+        {
+            var target = first + 2 * (i - 1);
+            m.AddRange([(byte)(0xC0 | (target >> 8)), (byte)target]);
+        }
+        var chain = m.ToArray();
+        // The last pointer in the chain, used as the answer's owner, walks 200 hops: refused.
+        var owner = chain.Length - 2;
+        Assert.False(DnsName.TrySkip(chain, owner, out _, out var reason));
+        Assert.Equal(DropReason.DnsTooManyPointers, reason);
+        // 100 hops is fine.
+        Assert.True(DnsName.TryRead(chain, first + 2 * 99, out var name, out _, out _));
+        Assert.Equal("a.", name);
+    }
+
+    [Fact]
     public void A_backward_pointer_chain_is_followed()
     {
         // Answer owner "www" + pointer to the question's "example" name at 12.
