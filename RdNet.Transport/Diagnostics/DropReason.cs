@@ -87,4 +87,14 @@ public enum DropReason
     DhcpRelayNotSupported,
     DhcpPoolExhausted,
     DhcpLeaseTableFull,
+
+    // wsl-proxy (issue #8): port mappings from the guest agent and the relays they create
+    WslProxyBadMapping,
+    WslProxyBindFailed,
+    WslProxyListenerLimit,
+    WslProxyControlConnectionLimit,
+    WslProxyConnectionLimit,
+    WslProxyUpstreamConnectFailed,
+    WslProxyUdpFlowLimit,
+    WslProxyUdpSendFailed,
 }
