@@ -49,7 +49,7 @@ public sealed class WslProxyActor : ReceiveActor
         Receive<Terminated>(t => OnTerminated(t.ActorRef));
         Receive<Drain>(_ =>
         {
-            Context.Stop(_control);
+            if (!_control.IsNobody()) Context.Stop(_control);
             var left = _listeners.Count + _stopping.Count;
             _log.Info("Shutting down: closing {Count} listeners, then waiting for their relayed connections", _listeners.Count);
             foreach (var (supervisor, _) in _listeners.Values) supervisor.Tell(DrainListener.Instance);
