@@ -59,11 +59,12 @@ public sealed class WslProxyActorTests : TestKit
         base.Dispose(disposing);
     }
 
-    private IActorRef StartProxy(string? controlPath = null)
+    private IActorRef StartProxy(string? controlPath = null, WslProxySettings? settings = null)
     {
-        var config = new WslProxyConfig(Settings, IPAddress.Loopback, 65536, controlPath, null, _drops, Bind: key =>
+        settings ??= Settings;
+        var config = new WslProxyConfig(settings, IPAddress.Loopback, 65536, controlPath, null, _drops, Bind: key =>
         {
-            var s = ProxySockets.Bind(key, Settings.ListenBacklog);
+            var s = ProxySockets.Bind(key, settings.ListenBacklog);
             _bound.Enqueue(s);
             return s;
         });
@@ -341,8 +342,11 @@ public sealed class WslProxyActorTests : TestKit
         proxy.Tell(Doc(Add(("tcp", Proxy2, port))));
         _events.ExpectMsg<ListenerAdded>(Wait);
         using var c = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await c.ConnectAsync(new IPEndPoint(Proxy2, port));
-        var e = await Assert.ThrowsAsync<SocketException>(async () => await c.ReceiveAsync(new byte[16]).WaitAsync(Wait));
+        var e = await Assert.ThrowsAsync<SocketException>(async () =>
+        {
+            await c.ConnectAsync(new IPEndPoint(Proxy2, port));
+            await c.ReceiveAsync(new byte[16]).WaitAsync(Wait);
+        });
         Assert.Equal(SocketError.ConnectionReset, e.SocketErrorCode);
         Assert.Equal(1, _drops[DropReason.WslProxyUpstreamConnectFailed]);
     }
@@ -447,6 +451,150 @@ public sealed class WslProxyActorTests : TestKit
         await Write(Add(("tcp", Proxy2, port)));
         _events.ExpectMsg<ListenerAdded>(Wait);
         Assert.Equal("echo:via-socket", await TcpExchange(Proxy2, port, "via-socket"));
+    }
+
+    [Fact]
+    public async Task An_upstream_that_never_answers_times_out_and_the_client_is_reset_while_other_connections_go_on()
+    {
+        // An upstream whose accept queue is full: the kernel drops further SYNs, so a connect hangs (loopback only).
+        var blackhole = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        blackhole.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        blackhole.Listen(0);
+        _cleanup.Add(blackhole);
+        var port = ((IPEndPoint)blackhole.LocalEndPoint!).Port;
+        for (var i = 0; i < 3; i++)
+        {
+            var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            _cleanup.Add(filler);
+            _ = filler.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
+        }
+        await Task.Delay(300);
+        var good = StartUpstreamTcp();
+        var proxy = StartProxy(settings: Settings with { ConnectTimeout = TimeSpan.FromMilliseconds(700) });
+        proxy.Tell(Doc(Add(("tcp", Proxy2, port), ("tcp", Proxy2, good))));
+        _events.ExpectMsg<ListenerAdded>(Wait);
+        _events.ExpectMsg<ListenerAdded>(Wait);
+
+        using var c = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await c.ConnectAsync(new IPEndPoint(Proxy2, port));
+        var pending = c.ReceiveAsync(new byte[16]);
+        Assert.Equal("echo:meanwhile", await TcpExchange(Proxy2, good, "meanwhile"));
+        var e = await Assert.ThrowsAsync<SocketException>(async () => await pending.WaitAsync(Wait));
+        Assert.Equal(SocketError.ConnectionReset, e.SocketErrorCode);
+        Assert.Equal(1, _drops[DropReason.WslProxyUpstreamConnectFailed]);
+    }
+
+    [Fact]
+    public async Task Udp_flows_are_capped_per_listener_and_expire_when_idle()
+    {
+        var port = StartUpstreamUdp();
+        var proxy = StartProxy(settings: Settings with { MaxUdpFlows = 4, UdpIdleTimeout = TimeSpan.FromSeconds(3) });
+        proxy.Tell(Doc(Add(("udp", Proxy2, port))));
+        _events.ExpectMsg<ListenerAdded>(Wait);
+        var target = new IPEndPoint(Proxy2, port);
+
+        // Each client is a new source port; all send first (well within the idle timeout), then all wait for a reply.
+        async Task<int> Burst(string name, int clients)
+        {
+            var sockets = Enumerable.Range(0, clients).Select(_ =>
+            {
+                var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+                return s;
+            }).ToList();
+            try
+            {
+                for (var i = 0; i < clients; i++) await sockets[i].SendToAsync(Encoding.UTF8.GetBytes($"{name}-{i}"), target);
+                var replies = await Task.WhenAll(sockets.Select(async (s, i) =>
+                {
+                    var buf = new byte[64];
+                    try
+                    {
+                        var n = await s.ReceiveAsync(buf).WaitAsync(TimeSpan.FromMilliseconds(2500));
+                        return Encoding.UTF8.GetString(buf, 0, n) == $"echo:{name}-{i}";
+                    }
+                    catch (TimeoutException)
+                    {
+                        return false;
+                    }
+                }));
+                return replies.Count(r => r);
+            }
+            finally
+            {
+                foreach (var s in sockets) s.Dispose();
+            }
+        }
+
+        Assert.Equal(4, await Burst("burst", 10));
+        Assert.Equal(6, _drops[DropReason.WslProxyUdpFlowLimit]);
+
+        // Idle flows close; the table is free again for new clients.
+        await Task.Delay(4000);
+        Assert.Equal(4, await Burst("later", 4));
+        Assert.Equal(6, _drops[DropReason.WslProxyUdpFlowLimit]);
+    }
+
+    [Fact]
+    public async Task Connections_beyond_the_limit_are_reset_and_counted()
+    {
+        var server = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        server.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        server.Listen(16);
+        _cleanup.Add(server);
+        var port = ((IPEndPoint)server.LocalEndPoint!).Port;
+        var proxy = StartProxy(settings: Settings with { MaxConnections = 2 });
+        proxy.Tell(Doc(Add(("tcp", Proxy2, port))));
+        _events.ExpectMsg<ListenerAdded>(Wait);
+        var held = new List<Socket>();
+        for (var i = 0; i < 2; i++)
+        {
+            var c = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            _cleanup.Add(c);
+            await c.ConnectAsync(new IPEndPoint(Proxy2, port));
+            held.Add(await server.AcceptAsync().WaitAsync(Wait));
+        }
+        using var third = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        // The reset may already be there when the connect completes, or come on the first read.
+        var e = await Assert.ThrowsAsync<SocketException>(async () =>
+        {
+            await third.ConnectAsync(new IPEndPoint(Proxy2, port));
+            await third.ReceiveAsync(new byte[8]).WaitAsync(Wait);
+        });
+        Assert.Equal(SocketError.ConnectionReset, e.SocketErrorCode);
+        Assert.Equal(1, _drops[DropReason.WslProxyConnectionLimit]);
+        foreach (var h in held) h.Dispose();
+    }
+
+    [Fact]
+    public async Task Hundreds_of_connect_close_cycles_leave_no_socket_or_actor_behind()
+    {
+        var port = StartUpstreamTcp();
+        var proxy = StartProxy();
+        proxy.Tell(Doc(Add(("tcp", Proxy2, port))));
+        _events.ExpectMsg<ListenerAdded>(Wait);
+        Assert.Equal("echo:warm", await TcpExchange(Proxy2, port, "warm"));
+        await Task.Delay(200);
+        static int OpenDescriptors() => Directory.GetFiles("/proc/self/fd").Length;
+        var before = OpenDescriptors();
+
+        for (var i = 0; i < 300; i++)
+        {
+            if (i % 3 == 0)
+            {
+                Assert.Equal($"echo:{i}", await TcpExchange(Proxy2, port, i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            }
+            else
+            {
+                // Connect and go away at once (half the time with a reset).
+                using var c = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                await c.ConnectAsync(new IPEndPoint(Proxy2, port));
+                if (i % 3 == 1) c.LingerState = new LingerOption(true, 0);
+            }
+        }
+        var listener = await Sys.ActorSelection(proxy.Path / "*" / "listener").ResolveOne(Wait);
+        AwaitCondition(() => !((ActorRefWithCell)listener).Children.Any() && OpenDescriptors() <= before + 4, TimeSpan.FromSeconds(10));
+        Assert.Equal("echo:after", await TcpExchange(Proxy2, port, "after"));
     }
 
     private sealed class DirCleanup(string path) : IDisposable
