@@ -178,7 +178,9 @@ public static class WslProxyRole
     /// Starts the root and hooks it into CoordinatedShutdown: in service-requests-done (SIGTERM/SIGINT → host stop),
     /// listeners close and relayed connections get rdnet.wsl-proxy.shutdown-drain-timeout to finish.
     /// </summary>
-    public static IActorRef Start(ActorSystem system, WslProxyConfig config, string name = "wsl-proxy")
+    /// <param name="report">Where the drain's outcome is written; the CLI passes its (synchronous) logger, because at this
+    /// point of the shutdown the actor logging may not be flushed any more.</param>
+    public static IActorRef Start(ActorSystem system, WslProxyConfig config, Action<string>? report = null, string name = "wsl-proxy")
     {
         ArgumentNullException.ThrowIfNull(system);
         ArgumentNullException.ThrowIfNull(config);
@@ -190,11 +192,11 @@ public static class WslProxyRole
             {
                 // The shutdown hook is the edge of the actor system, where Ask is the way in.
                 await root.Ask<Drained>(Drain.Instance, timeout).ConfigureAwait(false);
-                system.Log.Info("wsl-proxy: every relayed connection finished");
+                (report ?? system.Log.Info)("every relayed connection finished; wsl-proxy stopped");
             }
             catch (AskTimeoutException)
             {
-                system.Log.Warning("wsl-proxy: relayed connections still open after {0}; closing them", timeout);
+                (report ?? system.Log.Warning)($"relayed connections still open after {timeout.TotalSeconds:0.###} s (rdnet.wsl-proxy.shutdown-drain-timeout); closing them");
             }
             return Akka.Done.Instance;
         });

@@ -51,7 +51,7 @@ internal static class WslProxyCommand
                 return await RoleHost.RunAsync("wsl-proxy", common, (system, _, _) =>
                 {
                     var config = new WslProxyConfig(settings!, upstreamAddress, parse.GetValue(udpBuffer), path, control, new DropCounters());
-                    WslProxyRole.Start(system, config);
+                    WslProxyRole.Start(system, config, Serilog.Log.Information);
                 }, ct, beforeStart: _ =>
                 {
                     try

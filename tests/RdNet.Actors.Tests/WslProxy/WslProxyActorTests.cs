@@ -276,6 +276,24 @@ public sealed class WslProxyActorTests : TestKit
     }
 
     [Fact]
+    public async Task A_remove_followed_at_once_by_an_add_of_the_same_listener_waits_for_the_port_and_serves()
+    {
+        var port = StartUpstreamTcp();
+        var proxy = StartProxy();
+        proxy.Tell(Doc(Add(("tcp", Proxy2, port))));
+        _events.ExpectMsg<ListenerAdded>(Wait);
+        for (var i = 0; i < 5; i++)
+        {
+            proxy.Tell(Doc(Remove(("tcp", Proxy2, port))));
+            proxy.Tell(Doc(Add(("tcp", Proxy2, port))));
+            _events.ExpectMsg<ListenerRemoved>(Wait);
+            _events.ExpectMsg<ListenerAdded>(Wait);
+        }
+        Assert.Equal(0, _drops[DropReason.WslProxyBindFailed]);
+        Assert.Equal("echo:rebound", await TcpExchange(Proxy2, port, "rebound"));
+    }
+
+    [Fact]
     public async Task A_failing_listener_is_restarted_by_its_supervisor_and_serves_again()
     {
         var port = StartUpstreamTcp();
