@@ -160,4 +160,52 @@ public sealed class WslProxyNamespaceTests
         third.Terminate(TimeSpan.FromSeconds(20));
         Assert.Equal(0, third.ExitCode);
     }
+
+    [Fact]
+    public async Task Sigterm_closes_the_listeners_at_once_and_lets_an_open_connection_finish_before_exiting()
+    {
+        using var sb = new WslProxySandbox();
+        var port = RandomPort();
+        sb.StartUpstreamEchoAfterEof(port);
+        var proxy = sb.StartWslProxy();
+        await WaitForSocket(sb);
+        await sb.SendMapping(Mapping(false, Binding(port, "tcp", "127.0.0.1")));
+
+        Socket? connected = null;
+        Assert.True(await Harness.WaitUntil(() =>
+        {
+            var s = WslProxySandbox.SocketIn(sb.DefaultNs, AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                s.Connect(new IPEndPoint(IPAddress.Loopback, port));
+                connected = s;
+                return true;
+            }
+            catch (SocketException)
+            {
+                s.Dispose();
+                return false;
+            }
+        }, Wait), $"the mapping never took effect\n{sb.Diagnostics()}");
+        using var open = connected!;
+        await open.SendAsync(Encoding.UTF8.GetBytes("before-term "));
+        await Task.Delay(300); // the relay is connected upstream
+
+        Harness.Run("kill", ["-TERM", proxy.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        // New connections are refused at once; the open one goes on.
+        Assert.True(await Harness.WaitUntil(() => sb.InDefault("curl", "-sS", "-m", "2", $"http://127.0.0.1:{port}/").ExitCode == 7, Wait), "still accepting after SIGTERM");
+        Assert.False(proxy.HasExited, "exited without waiting for the open connection");
+        await open.SendAsync(Encoding.UTF8.GetBytes("after-term"));
+        open.Shutdown(SocketShutdown.Send);
+        var all = new MemoryStream();
+        var buf = new byte[1024];
+        int n;
+        while ((n = await open.ReceiveAsync(buf).WaitAsync(Wait)) > 0) all.Write(buf, 0, n);
+        Assert.Equal("echo:before-term after-term", Encoding.UTF8.GetString(all.ToArray()));
+
+        Assert.True(proxy.WaitForExit(Wait), "did not exit after the last connection ended");
+        Assert.Equal(0, proxy.ExitCode);
+        Assert.Contains("every relayed connection finished", proxy.Output, StringComparison.Ordinal);
+        Assert.False(File.Exists(sb.SocketPath));
+    }
 }
