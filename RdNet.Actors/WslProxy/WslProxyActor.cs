@@ -142,6 +142,7 @@ public sealed class WslProxyActor : ReceiveActor
         _keys.Remove(entry.Supervisor);
         _stopping[entry.Supervisor] = key;
         Context.Stop(entry.Supervisor);
+        entry.Incarnations.DisposeUnused();
         _log.Info("Stopped listening on {Key}", key);
         Context.System.EventStream.Publish(new ListenerRemoved(key));
     }
@@ -150,14 +151,15 @@ public sealed class WslProxyActor : ReceiveActor
     {
         if (_stopping.Remove(actor, out var stopped))
         {
-            if (_listeners.TryGetValue(stopped, out _)) return;
-            if (_pendingAdds.Remove(stopped)) Add(stopped);
+            // Removed on purpose; an add that arrived meanwhile can bind now that the port is free.
+            if (!_listeners.ContainsKey(stopped) && _pendingAdds.Remove(stopped)) Add(stopped);
             return;
         }
         if (_keys.Remove(actor, out var key) && _listeners.Remove(key, out var entry))
         {
+            // The supervisor ended without a remove: its listener finished draining (shutdown) or gave up.
             entry.Incarnations.DisposeUnused();
-            if (Context.Child(actor.Path.Name).IsNobody()) _log.Info("Listener {Key} ended", key);
+            _log.Info("Listener {Key} ended", key);
         }
     }
 
