@@ -117,4 +117,13 @@ public enum DropReason
     DnsUpstreamMalformed,
     DnsUpstreamMismatch,
     DnsQueryCrashed,
+    // wsl-proxy (issue #8): port mappings from the guest agent and the relays they create
+    WslProxyBadMapping,
+    WslProxyBindFailed,
+    WslProxyListenerLimit,
+    WslProxyControlConnectionLimit,
+    WslProxyConnectionLimit,
+    WslProxyUpstreamConnectFailed,
+    WslProxyUdpFlowLimit,
+    WslProxyUdpSendFailed,
 }
