@@ -1,0 +1,115 @@
+namespace RdNet.Transport.Tcp;
+
+/// <summary>
+/// A fixed-capacity byte ring: the TCP send buffer (bytes from SND.UNA on) and the receive buffer (bytes the
+/// application has not read, followed by room for out-of-order data at its offset). Nothing here allocates after
+/// construction; the application side works on contiguous spans so a socket can read into / write from the ring.
+/// </summary>
+public sealed class ByteRing
+{
+    private readonly int _capacity;
+    private byte[] _buffer;
+    private int _head;
+
+    /// <summary>The storage is rented from <see cref="System.Buffers.ArrayPool{T}.Shared"/> and goes back on <see cref="Release"/>.</summary>
+    public ByteRing(int capacity)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        _capacity = capacity;
+        _buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(capacity);
+    }
+
+    /// <summary>Returns the storage to the pool; the ring is empty and unusable afterwards.</summary>
+    public void Release()
+    {
+        var b = _buffer;
+        if (b.Length == 0) return;
+        _buffer = [];
+        Count = 0;
+        _head = 0;
+        System.Buffers.ArrayPool<byte>.Shared.Return(b);
+    }
+
+    public int Capacity => _capacity;
+
+    /// <summary>Bytes held (committed).</summary>
+    public int Count { get; private set; }
+
+    public int Free => _capacity - Count;
+
+    /// <summary>The longest contiguous run of held bytes starting at the head.</summary>
+    public Memory<byte> Readable => _buffer.AsMemory(_head, Math.Min(Count, _capacity - _head));
+
+    /// <summary>The longest contiguous run of free space just after the held bytes.</summary>
+    public Memory<byte> Writable
+    {
+        get
+        {
+            int tail = (_head + Count) % _capacity;
+            int len = tail >= _head && Count < _capacity ? _capacity - tail : _head - tail;
+            if (Count == _capacity) len = 0;
+            return _buffer.AsMemory(tail, len);
+        }
+    }
+
+    /// <summary>Marks <paramref name="n"/> bytes written just after the held bytes as held.</summary>
+    public void Commit(int n)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(n, Free);
+        Count += n;
+    }
+
+    /// <summary>
+    /// Drops <paramref name="n"/> bytes from the head. The head never jumps back when the ring empties: bytes held
+    /// past <see cref="Count"/> (out-of-order data) and a socket read in progress into <see cref="Writable"/> keep
+    /// their place.
+    /// </summary>
+    public void Consume(int n)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(n, Count);
+        _head = (_head + n) % _capacity;
+        Count -= n;
+    }
+
+    /// <summary>Appends as much of <paramref name="data"/> as fits; returns the number of bytes taken.</summary>
+    public int Write(ReadOnlySpan<byte> data)
+    {
+        int n = Math.Min(data.Length, Free);
+        WriteAt(Count, data[..n]);
+        Count += n;
+        return n;
+    }
+
+    /// <summary>Copies <paramref name="data"/> to <paramref name="offset"/> bytes past the head without changing <see cref="Count"/>.</summary>
+    public void WriteAt(int offset, ReadOnlySpan<byte> data)
+    {
+        if (offset < 0 || offset + data.Length > _capacity) throw new ArgumentOutOfRangeException(nameof(offset));
+        int start = (_head + offset) % _capacity;
+        int first = Math.Min(data.Length, _capacity - start);
+        data[..first].CopyTo(_buffer.AsSpan(start));
+        data[first..].CopyTo(_buffer);
+    }
+
+    /// <summary>The bytes at [offset, offset+length) past the head as at most two spans (the ring may wrap).</summary>
+    public void Peek(int offset, int length, out ReadOnlySpan<byte> first, out ReadOnlySpan<byte> second)
+    {
+        if (offset < 0 || length < 0 || offset + length > _capacity) throw new ArgumentOutOfRangeException(nameof(offset));
+        int start = (_head + offset) % _capacity;
+        int a = Math.Min(length, _capacity - start);
+        first = _buffer.AsSpan(start, a);
+        second = _buffer.AsSpan(0, length - a);
+    }
+
+    /// <summary>Copies held bytes out (tests and small consumers).</summary>
+    public int Read(Span<byte> destination)
+    {
+        int n = Math.Min(destination.Length, Count);
+        Peek(0, n, out var a, out var b);
+        a.CopyTo(destination);
+        b.CopyTo(destination[a.Length..]);
+        Consume(n);
+        return n;
+    }
+}
