@@ -5,6 +5,7 @@ using RdNet.Actors.Gateway;
 using RdNet.Actors.Infrastructure;
 using RdNet.Actors.Links;
 using RdNet.Actors.Switch;
+using RdNet.Actors.Tcp;
 using RdNet.Transport.Buffers;
 using RdNet.Transport.Diagnostics;
 using RdNet.Transport.Gateway;
@@ -88,8 +89,13 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
             SearchDomains: _config.SearchDomains,
             MaxLeases: s.DhcpMaxLeases,
             OfferHold: s.DhcpOfferHold));
-        var core = new GatewayCore(net, dhcp, _pool, new DropCounters());
-        Context.ActorOf(GatewayActor.Props(core, _router, net, s.DhcpExpiryInterval), "gateway");
+        var drops = new DropCounters();
+        var core = new GatewayCore(net, dhcp, _pool, drops, new HashSet<GatewayService> { GatewayService.Tcp });
+        var services = new Dictionary<GatewayService, Func<IFrameSink, Props>>
+        {
+            [GatewayService.Tcp] = sink => TcpNatActor.Props(sink, _pool, drops, net, _config.Egress, s.Tcp),
+        };
+        Context.ActorOf(GatewayActor.Props(core, _router, net, s.DhcpExpiryInterval, services), "gateway");
 
         var i = 0;
         foreach (var (endpoint, bound) in _config.Listeners)
