@@ -33,7 +33,7 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private TcpConnection? _conn;
     private Socket? _socket;
-    private bool _readPending, _writePending, _hostEof, _hostShutdown, _reopening;
+    private bool _readPending, _writePending, _hostEof, _hostShutdown, _reopening, _pumpQueued;
     private long _scheduled = TcpConnection.Never;
     private long _lastActivity;
     private long _finWait2Since = -1;
@@ -61,6 +61,11 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
     private sealed record Tick
     {
         public static readonly Tick Instance = new();
+    }
+
+    private sealed record PumpQueued
+    {
+        public static readonly PumpQueued Instance = new();
     }
 
     private sealed record IdleCheck
@@ -162,7 +167,18 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
         Receive<FrameBuffer>(f =>
         {
             OnGuestSegment(f);
-            if (!_reopening) Pump();
+            // Segments already queued behind this one are taken first; one Pump then acknowledges them all and
+            // writes their data to the host socket in one call.
+            if (!_reopening && !_pumpQueued)
+            {
+                _pumpQueued = true;
+                Self.Tell(PumpQueued.Instance);
+            }
+        });
+        Receive<PumpQueued>(_ =>
+        {
+            _pumpQueued = false;
+            Pump();
         });
         Receive<HostRead>(r =>
         {
@@ -208,7 +224,7 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
         segment = default;
         return EthernetFrame.TryCreate(frame.Span, out var eth, out _)
                && Ipv4Packet.TryCreate(eth.Payload, out var ip, out _)
-               && TcpSegment.TryCreate(ip.Payload, ip.Source, ip.Destination, out segment, out _);
+               && TcpSegment.TryCreateVerified(ip.Payload, out segment);
     }
 
     private void OnGuestSegment(FrameBuffer frame)

@@ -18,7 +18,8 @@ namespace RdNet.Actors.Tcp;
 /// retransmits) — as a child <see cref="TcpFlowActor"/> that connects the host socket before it answers SYN-ACK.
 /// A SYN to the gateway's own address goes to the local service registered for the port (none → RST). Segments for
 /// no flow are answered with RST. A failing flow is stopped (it resets its guest connection and closes its socket);
-/// its siblings never notice.
+/// its siblings never notice. Segments arrive verified by the gateway core (checksum included), so only offsets are
+/// checked again here and in the flow.
 /// </summary>
 public sealed class TcpNatActor : ReceiveActor
 {
@@ -85,9 +86,9 @@ public sealed class TcpNatActor : ReceiveActor
         {
             if (!EthernetFrame.TryCreate(frame.Span, out var eth, out var reason)
                 || !Ipv4Packet.TryCreate(eth.Payload, out var ip, out reason)
-                || !TcpSegment.TryCreate(ip.Payload, ip.Source, ip.Destination, out var tcp, out reason))
+                || !TcpSegment.TryCreateVerified(ip.Payload, out var tcp))
             {
-                _drops.Increment(reason);
+                _drops.Increment(reason == DropReason.None ? DropReason.TcpTruncated : reason);
                 return;
             }
             var key = new FlowKey(ip.Source, tcp.SourcePort, ip.Destination, tcp.DestinationPort);

@@ -187,6 +187,32 @@ public sealed class TcpNatActorTests : TestKit, IDisposable
     }
 
     [Fact]
+    public void Connects_to_a_destination_that_never_answers_time_out_with_rst_while_other_connections_go_on()
+    {
+        // RELIABILITY row 13. A listener with a full accept queue (backlog 0, one connection waiting) drops SYNs, so a
+        // connect to it never completes.
+        using var blackHole = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        blackHole.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        blackHole.Listen(0);
+        var holePort = (ushort)((IPEndPoint)blackHole.LocalEndPoint!).Port;
+        using var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        filler.Connect(IPAddress.Loopback, holePort);
+
+        StartNat(TcpNatSettings.Default with { ConnectTimeout = TimeSpan.FromMilliseconds(400), MaxConnectsInFlight = 3 });
+        var stuck = Enumerable.Range(0, 3).Select(_ => _guest.Connect(_net.HostAlias, holePort).Conn).ToList();
+        Assert.True(_guest.RunUntil(() => Stats().ConnectsInFlight == 3, Wait));
+        // The connect slots are all taken: a new SYN is dropped (the guest will retransmit it).
+        var (late, _) = _guest.Connect(_net.HostAlias, ServerPort);
+        Assert.True(_guest.RunUntil(() => _drops[DropReason.TcpNatConnectsInFlightFull] >= 1, Wait));
+        Assert.True(_guest.RunUntil(() => stuck.All(c => c.IsClosed), Wait), "the stuck connects were never reset");
+        Assert.All(stuck, c => Assert.Equal(TcpError.Refused, c.Error));
+        Assert.Equal(3, _drops[DropReason.TcpNatConnectTimeout]);
+        // Every slot came back: the late connection gets through on the guest's SYN retransmission.
+        Assert.True(_guest.RunUntil(() => late.IsEstablished, Wait), $"late connection {late.State}");
+        Assert.Equal(0, Stats().ConnectsInFlight);
+    }
+
+    [Fact]
     public async Task A_failing_flow_resets_its_guest_and_closes_its_socket_while_its_sibling_keeps_working()
     {
         StartNat();
