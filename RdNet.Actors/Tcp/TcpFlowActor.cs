@@ -354,5 +354,6 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
 
     public static Props Props(FlowKey key, MacAddress guestMac, FrameBuffer syn, FlowTarget target, TcpNatSettings settings,
         VirtualNetwork network, FramePool pool, IFrameSink sink, DropCounters drops) =>
-        Akka.Actor.Props.Create(() => new TcpFlowActor(key, guestMac, syn, target, settings, network, pool, sink, drops));
+        // Not the expression form: that one compiles the argument expressions for every flow (a connect-rate cost).
+        Akka.Actor.Props.Create<TcpFlowActor>(key, guestMac, syn, target, settings, network, pool, sink, drops);
 }
