@@ -33,7 +33,7 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private TcpConnection? _conn;
     private Socket? _socket;
-    private bool _readPending, _writePending, _hostEof, _hostShutdown, _reopening, _pumpQueued;
+    private bool _readPending, _writePending, _hostEof, _hostShutdown, _reopening, _pumpQueued, _hostReadable, _zeroRead;
     private long _scheduled = TcpConnection.Never;
     private long _lastActivity;
     private long _finWait2Since = -1;
@@ -55,6 +55,11 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
     private sealed record HostRead(int Bytes);
 
     private sealed record HostWrote(int Bytes);
+
+    private sealed record HostReadable
+    {
+        public static readonly HostReadable Instance = new();
+    }
 
     private sealed record HostIoFailed(string Operation, string Reason);
 
@@ -195,6 +200,12 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
             }
             Pump();
         });
+        Receive<HostReadable>(_ =>
+        {
+            _readPending = false;
+            _hostReadable = true; // data or EOF is waiting: the next read goes into the ring
+            Pump();
+        });
         Receive<HostWrote>(w =>
         {
             _writePending = false;
@@ -284,14 +295,29 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
             return;
         }
 
-        // Host → guest: read straight into the send ring while it has room.
+        // Host → guest: read straight into the send ring while it has room. With the ring empty, a zero-byte read
+        // waits for data first, so an idle connection holds no ring storage (it goes back to the pool meanwhile).
         if (!_readPending && !_hostEof && conn.SendFree > 0)
         {
             _readPending = true;
-            socket.ReceiveAsync(conn.SendWritable, SocketFlags.None, _cts.Token).AsTask().PipeTo(Self,
-                success: n => new HostRead(n),
-                failure: ex => new HostIoFailed("read", Describe(ex)));
+            if (conn.SendBuffered == 0 && !_hostReadable)
+            {
+                conn.ReleaseIdleSendBuffer();
+                _zeroRead = true;
+                socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, _cts.Token).AsTask().PipeTo(Self,
+                    success: _ => HostReadable.Instance,
+                    failure: ex => new HostIoFailed("read", Describe(ex)));
+            }
+            else
+            {
+                _hostReadable = false;
+                _zeroRead = false;
+                socket.ReceiveAsync(conn.SendWritable, SocketFlags.None, _cts.Token).AsTask().PipeTo(Self,
+                    success: n => new HostRead(n),
+                    failure: ex => new HostIoFailed("read", Describe(ex)));
+            }
         }
+        if (!_writePending && conn.ReceivedCount == 0) conn.ReleaseIdleReceiveBuffer();
 
         if (conn.State == TcpState.FinWait2 && _finWait2Since < 0) _finWait2Since = now;
 
@@ -348,7 +374,7 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
             s.Dispose();
         }
         // The rings go back to the pool only when no socket operation can still touch them.
-        if (conn is not null && !_readPending && !_writePending) conn.Dispose();
+        if (conn is not null && (!_readPending || _zeroRead) && !_writePending) conn.Dispose();
         _cts.Dispose();
     }
 

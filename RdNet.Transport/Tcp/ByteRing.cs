@@ -8,24 +8,58 @@ namespace RdNet.Transport.Tcp;
 public sealed class ByteRing
 {
     private readonly int _capacity;
-    private byte[] _buffer;
+    private byte[] _buffer = [];
     private int _head;
+    private bool _released;
 
-    /// <summary>The storage is rented from <see cref="System.Buffers.ArrayPool{T}.Shared"/> and goes back on <see cref="Release"/>.</summary>
+    /// <summary>
+    /// The storage is rented from <see cref="System.Buffers.ArrayPool{T}.Shared"/> when first needed and goes back
+    /// on <see cref="Release"/>, or earlier through <see cref="ReleaseIfEmpty"/>: an idle connection holds no buffer.
+    /// </summary>
     public ByteRing(int capacity)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         _capacity = capacity;
-        _buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(capacity);
+    }
+
+    /// <summary>Whether storage is currently rented.</summary>
+    public bool HasStorage => _buffer.Length > 0;
+
+    private byte[] Storage
+    {
+        get
+        {
+            if (_buffer.Length == 0)
+            {
+                ObjectDisposedException.ThrowIf(_released, this);
+                _buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(_capacity);
+            }
+            return _buffer;
+        }
     }
 
     /// <summary>Returns the storage to the pool; the ring is empty and unusable afterwards.</summary>
     public void Release()
     {
+        _released = true;
+        Count = 0;
+        ReturnStorage();
+    }
+
+    /// <summary>
+    /// Returns the storage while the ring is empty. The caller guarantees nothing lives past <see cref="Count"/>
+    /// (no out-of-order data) and no socket operation still uses a span of it.
+    /// </summary>
+    public void ReleaseIfEmpty()
+    {
+        if (Count == 0) ReturnStorage();
+    }
+
+    private void ReturnStorage()
+    {
         var b = _buffer;
         if (b.Length == 0) return;
         _buffer = [];
-        Count = 0;
         _head = 0;
         System.Buffers.ArrayPool<byte>.Shared.Return(b);
     }
@@ -38,7 +72,7 @@ public sealed class ByteRing
     public int Free => _capacity - Count;
 
     /// <summary>The longest contiguous run of held bytes starting at the head.</summary>
-    public Memory<byte> Readable => _buffer.AsMemory(_head, Math.Min(Count, _capacity - _head));
+    public Memory<byte> Readable => Count == 0 ? Memory<byte>.Empty : _buffer.AsMemory(_head, Math.Min(Count, _capacity - _head));
 
     /// <summary>The longest contiguous run of free space just after the held bytes.</summary>
     public Memory<byte> Writable
@@ -48,7 +82,7 @@ public sealed class ByteRing
             int tail = (_head + Count) % _capacity;
             int len = tail >= _head && Count < _capacity ? _capacity - tail : _head - tail;
             if (Count == _capacity) len = 0;
-            return _buffer.AsMemory(tail, len);
+            return Storage.AsMemory(tail, len);
         }
     }
 
@@ -88,8 +122,10 @@ public sealed class ByteRing
         if (offset < 0 || offset + data.Length > _capacity) throw new ArgumentOutOfRangeException(nameof(offset));
         int start = (_head + offset) % _capacity;
         int first = Math.Min(data.Length, _capacity - start);
-        data[..first].CopyTo(_buffer.AsSpan(start));
-        data[first..].CopyTo(_buffer);
+        if (data.IsEmpty) return;
+        var storage = Storage;
+        data[..first].CopyTo(storage.AsSpan(start));
+        data[first..].CopyTo(storage);
     }
 
     /// <summary>The bytes at [offset, offset+length) past the head as at most two spans (the ring may wrap).</summary>
@@ -98,6 +134,12 @@ public sealed class ByteRing
         if (offset < 0 || length < 0 || offset + length > _capacity) throw new ArgumentOutOfRangeException(nameof(offset));
         int start = (_head + offset) % _capacity;
         int a = Math.Min(length, _capacity - start);
+        if (length == 0)
+        {
+            first = default;
+            second = default;
+            return;
+        }
         first = _buffer.AsSpan(start, a);
         second = _buffer.AsSpan(0, length - a);
     }

@@ -216,6 +216,21 @@ public sealed class TcpConnection : IDisposable
         EnterClosed();
     }
 
+    /// <summary>
+    /// Gives an empty send ring's storage back to the pool (the caller has no read in progress into it); it is rented
+    /// again when data comes. An idle connection then holds no buffer.
+    /// </summary>
+    public void ReleaseIdleSendBuffer() => _send.ReleaseIfEmpty();
+
+    /// <summary>Same for the receive ring, when nothing is unread and no out-of-order data is held.</summary>
+    public void ReleaseIdleReceiveBuffer()
+    {
+        if (_ooo.Count == 0) _recv.ReleaseIfEmpty();
+    }
+
+    /// <summary>Whether the rings currently hold pooled storage (send, receive).</summary>
+    public (bool Send, bool Receive) BuffersHeld => (_send.HasStorage, _recv.HasStorage);
+
     /// <summary>Returns the rings to their pool. Call once the connection and any I/O on its buffers are finished.</summary>
     public void Dispose()
     {

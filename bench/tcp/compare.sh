@@ -67,28 +67,28 @@ setup() {
   in_h python3 "$NETBENCH" server 5300 >/dev/null 2>&1 & PIDS+=($!)
 }
 
-# Starts one stack; prints the address the guest uses to reach the host's loopback.
+# Starts one stack (in this shell, so its PIDs are recorded); sets ADDR to the address the guest uses for the host's loopback.
 start_stack() {
   case "$1" in
     veth)
       ip link add "vb$ID" netns "$H" type veth peer name eth0 netns "$G"
       ip -n "$H" addr add 10.251.0.1/24 dev "vb$ID"; ip -n "$H" link set "vb$ID" up mtu "$MTU"
       ip -n "$G" addr add 10.251.0.2/24 dev eth0; ip -n "$G" link set eth0 up mtu "$MTU"
-      echo 10.251.0.1 ;;
+      ADDR=10.251.0.1 ;;
     rdnet)
       in_h "$RDNET" host-switch --listen "unix://$WORK/hs.sock" --outbound-allow 127.0.0.0/8 --mtu "$MTU" >"$WORK/host-switch.log" 2>&1 & PIDS+=($!)
       for _ in $(seq 100); do [ -S "$WORK/hs.sock" ] && break; sleep 0.1; done
       in_g "$WORK/vm-switch" -dhcp-script "$WORK/dhcp.sh" --connect "unix://$WORK/hs.sock" >"$WORK/vm-switch.log" 2>&1 & PIDS+=($!)
       for _ in $(seq 200); do in_g ip -4 -o addr show dev eth0 2>/dev/null | grep -q "inet " && break; sleep 0.1; done
-      echo 192.168.127.254 ;;
+      ADDR=192.168.127.254 ;;
     slirp4netns)
       in_h slirp4netns --configure --mtu="$MTU" --netns-type=path "/var/run/netns/$G" eth0 >"$WORK/slirp.log" 2>&1 & PIDS+=($!)
       for _ in $(seq 100); do in_g ip -4 -o addr show dev eth0 2>/dev/null | grep -q "inet " && break; sleep 0.1; done
-      echo 10.0.2.2 ;;
+      ADDR=10.0.2.2 ;;
     pasta)
       in_h pasta --runas 0:0 -4 --config-net -m "$MTU" -t none -u none -T none -U none -f -q --netns "/var/run/netns/$G" >"$WORK/pasta.log" 2>&1 & PIDS+=($!)
       for _ in $(seq 100); do in_g ip -4 -o addr show 2>/dev/null | grep -v " lo " | grep -q "inet " && break; sleep 0.1; done
-      echo 10.250.0.2 ;;
+      ADDR=10.250.0.2 ;;
   esac
 }
 
@@ -101,7 +101,7 @@ for stack in $STACKS; do
   for run in $(seq "$RUNS"); do
     setup
     sleep 0.5
-    addr=$(start_stack "$stack")
+    start_stack "$stack"; addr=$ADDR
     sleep 0.5
     up+=("$(in_g iperf3 -c "$addr" -p 5201 -t "$SECS" -J 2>/dev/null | gbits)")
     down+=("$(in_g iperf3 -c "$addr" -p 5201 -t "$SECS" -R -J 2>/dev/null | gbits)")
@@ -109,6 +109,7 @@ for stack in $STACKS; do
     read -r a _ < <(in_g python3 "$NETBENCH" rate "$addr" 5300 "$SECS" client || echo "err 0"); rc+=("$a")
     read -r a b < <(in_g python3 "$NETBENCH" rr "$addr" 5300 2000 || echo "err err"); p50+=("$a"); p99+=("$b")
     cleanup; PIDS=()
+    sleep 0.5
     echo "$stack run $run: up ${up[-1]} down ${down[-1]} Gbit/s, rate ${rs[-1]}/${rc[-1]} conn/s, rr p50 ${p50[-1]} p99 ${p99[-1]} us" >&2
   done
   R[$stack.up]=$(median "${up[@]}"); R[$stack.down]=$(median "${down[@]}")

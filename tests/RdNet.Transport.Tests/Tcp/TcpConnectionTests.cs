@@ -418,6 +418,30 @@ public class TcpConnectionTests
     }
 
     [Fact]
+    public void An_idle_connection_gives_its_ring_storage_back_and_rents_it_again_for_new_data()
+    {
+        var (c, o, _, peer, us) = Established();
+        Assert.Equal((false, false), c.BuffersHeld); // nothing rented before any data
+        c.Write(Bytes(100));
+        c.Receive(Ack(peer, us, 65535, data: Bytes(50)), 5, o);
+        c.Poll(5, o);
+        Assert.Equal((true, true), c.BuffersHeld);
+        c.ReleaseIdleSendBuffer();    // 100 bytes unacknowledged: kept
+        c.ReleaseIdleReceiveBuffer(); // 50 bytes unread: kept
+        Assert.Equal((true, true), c.BuffersHeld);
+        c.Receive(Ack(peer + 50, us + 100, 65535), 6, o);
+        Assert.Equal(50, c.Read(new byte[64]));
+        c.ReleaseIdleSendBuffer();
+        c.ReleaseIdleReceiveBuffer();
+        Assert.Equal((false, false), c.BuffersHeld);
+        var more = Bytes(10, 9);
+        c.Receive(Ack(peer + 50, us + 100, 65535, data: more), 7, o);
+        var buf = new byte[10];
+        Assert.Equal(10, c.Read(buf));
+        Assert.Equal(more, buf);
+    }
+
+    [Fact]
     public void Sequence_numbers_wrap_near_2_to_the_32_without_losing_a_byte()
     {
         var sim = new LinkSim(1, new TcpConfig(), new TcpConfig(), issA: uint.MaxValue - 3000, issB: uint.MaxValue - 100);
