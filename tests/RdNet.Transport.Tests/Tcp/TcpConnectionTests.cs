@@ -442,6 +442,26 @@ public class TcpConnectionTests
     }
 
     [Fact]
+    public void A_peer_that_shrinks_its_window_below_the_data_in_flight_stops_the_sender_without_underflow()
+    {
+        // RELIABILITY row 9: window shrink.
+        var (c, o, _, peer, us) = Established(synOptions: new TcpOptions(1000, null, false, null, null));
+        c.Write(Bytes(8000));
+        c.Poll(10, o);
+        Assert.Equal(8, o.Take().Count);
+        c.Receive(Ack(peer, us + 1000, 500), 11, o); // 7000 in flight, window 500
+        c.Write(Bytes(3000));
+        c.Poll(11, o);
+        Assert.Empty(o.Take());
+        Assert.Equal(500, c.PeerWindow);
+        c.Receive(Ack(peer, us + 8000, 65535), 12, o);
+        c.Poll(12, o);
+        var sent = o.Take();
+        Assert.Equal(3000, sent.Sum(x => x.Payload.Length));
+        Assert.Equal(us + 8000, sent[0].Seq);
+    }
+
+    [Fact]
     public void Sequence_numbers_wrap_near_2_to_the_32_without_losing_a_byte()
     {
         var sim = new LinkSim(1, new TcpConfig(), new TcpConfig(), issA: uint.MaxValue - 3000, issB: uint.MaxValue - 100);
