@@ -63,8 +63,8 @@ setup() {
   ip -n "$H" addr add 10.250.0.1/24 dev d0
   ip -n "$H" link set d0 up; ip -n "$H" link set d1 up
   ip -n "$H" route add default via 10.250.0.2
-  in_h iperf3 -s -p 5201 >/dev/null 2>&1 & PIDS+=($!)
-  in_h python3 "$NETBENCH" server 5300 >/dev/null 2>&1 & PIDS+=($!)
+  ip netns exec "$H" iperf3 -s -p 5201 >/dev/null 2>&1 & PIDS+=($!)
+  ip netns exec "$H" python3 "$NETBENCH" server 5300 >/dev/null 2>&1 & PIDS+=($!)
 }
 
 # Starts one stack (in this shell, so its PIDs are recorded); sets ADDR to the address the guest uses for the host's loopback.
@@ -76,17 +76,17 @@ start_stack() {
       ip -n "$G" addr add 10.251.0.2/24 dev eth0; ip -n "$G" link set eth0 up mtu "$MTU"
       ADDR=10.251.0.1 ;;
     rdnet)
-      in_h "$RDNET" host-switch --listen "unix://$WORK/hs.sock" --outbound-allow 127.0.0.0/8 --mtu "$MTU" >"$WORK/host-switch.log" 2>&1 & PIDS+=($!)
+      ip netns exec "$H" "$RDNET" host-switch --listen "unix://$WORK/hs.sock" --outbound-allow 127.0.0.0/8 --mtu "$MTU" >"$WORK/host-switch.log" 2>&1 & PIDS+=($!)
       for _ in $(seq 100); do [ -S "$WORK/hs.sock" ] && break; sleep 0.1; done
-      in_g "$WORK/vm-switch" -dhcp-script "$WORK/dhcp.sh" --connect "unix://$WORK/hs.sock" >"$WORK/vm-switch.log" 2>&1 & PIDS+=($!)
+      ip netns exec "$G" "$WORK/vm-switch" -dhcp-script "$WORK/dhcp.sh" --connect "unix://$WORK/hs.sock" >"$WORK/vm-switch.log" 2>&1 & PIDS+=($!)
       for _ in $(seq 200); do in_g ip -4 -o addr show dev eth0 2>/dev/null | grep -q "inet " && break; sleep 0.1; done
       ADDR=192.168.127.254 ;;
     slirp4netns)
-      in_h slirp4netns --configure --mtu="$MTU" --netns-type=path "/var/run/netns/$G" eth0 >"$WORK/slirp.log" 2>&1 & PIDS+=($!)
+      ip netns exec "$H" slirp4netns --configure --mtu="$MTU" --netns-type=path "/var/run/netns/$G" eth0 >"$WORK/slirp.log" 2>&1 & PIDS+=($!)
       for _ in $(seq 100); do in_g ip -4 -o addr show dev eth0 2>/dev/null | grep -q "inet " && break; sleep 0.1; done
       ADDR=10.0.2.2 ;;
     pasta)
-      in_h pasta --runas 0:0 -4 --config-net -m "$MTU" -t none -u none -T none -U none -f -q --netns "/var/run/netns/$G" >"$WORK/pasta.log" 2>&1 & PIDS+=($!)
+      ip netns exec "$H" pasta --runas 0:0 -4 --config-net -m "$MTU" -t none -u none -T none -U none -f -q --netns "/var/run/netns/$G" >"$WORK/pasta.log" 2>&1 & PIDS+=($!)
       for _ in $(seq 100); do in_g ip -4 -o addr show 2>/dev/null | grep -v " lo " | grep -q "inet " && break; sleep 0.1; done
       ADDR=10.250.0.2 ;;
   esac
