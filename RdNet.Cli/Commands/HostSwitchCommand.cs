@@ -6,6 +6,7 @@ using RdNet.Transport.Buffers;
 using RdNet.Transport.Diagnostics;
 using RdNet.Transport.Gateway;
 using RdNet.Transport.Links;
+using RdNet.Transport.Wire;
 using Serilog;
 
 namespace RdNet.Cli.Commands;
@@ -82,6 +83,9 @@ internal static class HostSwitchCommand
             PcapWriter? pcapWriter = null;
             return await RoleHost.RunAsync("host-switch", common, (system, settings, exit) =>
             {
+                // A larger --mtu raises the frame limit (and pooled buffer size) of this process to carry it.
+                if (network.Mtu + EthernetFrame.HeaderLength > settings.Link.MaxFrameLength)
+                    settings = settings with { Link = settings.Link with { MaxFrameLength = network.Mtu + EthernetFrame.HeaderLength } };
                 var pool = new FramePool(settings.FramePoolSize, settings.Link.MaxFrameLength);
                 system.ActorOf(HostSwitchActor.Props(new HostSwitchConfig(network, bound, settings, domains, pcapWriter, common.Debug, egress, upstreams), pool, exit), "host-switch");
             }, ct, beforeStart: _ =>
