@@ -2,9 +2,11 @@ using Akka.Actor;
 using Akka.Event;
 using Akka.Pattern;
 using RdNet.Actors.Gateway;
+using RdNet.Actors.Icmp;
 using RdNet.Actors.Infrastructure;
 using RdNet.Actors.Links;
 using RdNet.Actors.Switch;
+using RdNet.Actors.Udp;
 using RdNet.Transport.Buffers;
 using RdNet.Transport.Diagnostics;
 using RdNet.Transport.Gateway;
@@ -88,8 +90,17 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
             SearchDomains: _config.SearchDomains,
             MaxLeases: s.DhcpMaxLeases,
             OfferHold: s.DhcpOfferHold));
-        var core = new GatewayCore(net, dhcp, _pool, new DropCounters());
-        Context.ActorOf(GatewayActor.Props(core, _router, net, s.DhcpExpiryInterval), "gateway");
+        // Services behind the gateway: each gets the sink through which it sends frames to the switch.
+        var config = Context.System.Settings.Config;
+        var udp = UdpNatSettings.FromConfig(config);
+        var icmp = IcmpEchoSettings.FromConfig(config);
+        var services = new Dictionary<GatewayService, Func<IFrameSink, Props>>
+        {
+            [GatewayService.Udp] = sink => UdpNatActor.Props(net, _config.Egress, sink, _pool, new DropCounters(), udp),
+            [GatewayService.Icmp] = sink => IcmpEchoActor.Props(net, _config.Egress, sink, _pool, new DropCounters(), icmp),
+        };
+        var core = new GatewayCore(net, dhcp, _pool, new DropCounters(), new HashSet<GatewayService>(services.Keys));
+        Context.ActorOf(GatewayActor.Props(core, _router, net, s.DhcpExpiryInterval, services), "gateway");
 
         var i = 0;
         foreach (var (endpoint, bound) in _config.Listeners)
