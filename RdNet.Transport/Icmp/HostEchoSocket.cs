@@ -77,6 +77,20 @@ public static class HostEchoSocket
         private readonly byte[] _receive = new byte[ushort.MaxValue];
         private readonly IPEndPoint _any = new(IPAddress.Any, 0);
 
+        public DatagramIcmpSocket()
+        {
+            try
+            {
+                // Binding to "port" 0 lets the kernel choose the identifier now (and .NET receive-from needs a bound socket).
+                _socket.Bind(_any);
+            }
+            catch
+            {
+                _socket.Dispose();
+                throw;
+            }
+        }
+
         public SocketError Send(Ipv4Address destination, ushort sequence, ReadOnlySpan<byte> data)
         {
             var n = WriteRequest(_send, 0, sequence, data);
