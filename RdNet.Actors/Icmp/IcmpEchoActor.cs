@@ -55,9 +55,9 @@ public sealed class IcmpEchoActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    private sealed record ReplyReceived(HostEchoReply? Reply);
+    private sealed record ReplyReceived(HostEchoReply? Reply) : IDeadLetterSuppression;
 
-    private sealed record ReceiveFailed(Exception Cause);
+    private sealed record ReceiveFailed(Exception Cause) : IDeadLetterSuppression;
 
     private sealed record Expire
     {

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Akka.Actor;
+using Akka.Event;
 using RdNet.Transport.Buffers;
 using RdNet.Transport.Diagnostics;
 using RdNet.Transport.Links;
@@ -45,9 +46,10 @@ public sealed class UdpFlowActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    private sealed record Received(int Length);
+    // Completions that arrive after the flow stopped are expected: not worth a dead-letter log line.
+    private sealed record Received(int Length) : IDeadLetterSuppression;
 
-    private sealed record ReceiveFailed(Exception Cause);
+    private sealed record ReceiveFailed(Exception Cause) : IDeadLetterSuppression;
 
     private sealed record IdleCheck
     {

@@ -26,9 +26,11 @@ public static class UdpProtocol
     /// <summary>
     /// A datagram from the guest for a flow. The flow owns <paramref name="Frame"/> and releases it; the payload is at
     /// <paramref name="PayloadOffset"/>, the IP header plus 8 bytes (what an ICMP error quotes) at
-    /// <paramref name="QuoteOffset"/>.
+    /// <paramref name="QuoteOffset"/>. One told to a flow that stopped meanwhile is a dead letter (not logged) whose
+    /// buffer the NAT returns to the pool.
     /// </summary>
-    public sealed record GuestDatagram(FrameBuffer Frame, int PayloadOffset, int PayloadLength, int QuoteOffset, int QuoteLength, MacAddress GuestMac);
+    public sealed record GuestDatagram(FrameBuffer Frame, int PayloadOffset, int PayloadLength, int QuoteOffset, int QuoteLength, MacAddress GuestMac)
+        : Akka.Event.IDeadLetterSuppression;
 
     public sealed record GetStats
     {

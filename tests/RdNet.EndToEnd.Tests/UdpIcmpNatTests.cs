@@ -293,7 +293,7 @@ public sealed partial class UdpIcmpNatTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task Datagrams_to_link_local_metadata_and_multicast_are_counted_drops()
+    public async Task Datagrams_to_link_local_metadata_and_multicast_are_counted_drops_and_a_closed_host_port_is_refused_to_the_guest()
     {
         using var sb = new NetworkSandbox();
         var host = StartHostSwitch(sb);
@@ -317,5 +317,19 @@ public sealed partial class UdpIcmpNatTests(ITestOutputHelper output)
         }, TimeSpan.FromSeconds(10));
         Assert.True(counted, $"last summary: {LastUdpSummary(host).Value}\n{sb.Diagnostics()}");
         Assert.Equal("0", LastUdpSummary(host).Groups["created"].Value);
+
+        // Port unreachable from the host's 127.0.0.1 reaches the guest: its connected socket sees ECONNREFUSED.
+        var closedPort = InNamespace(sb.HostNs, () =>
+        {
+            using var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            return ((IPEndPoint)s.LocalEndPoint!).Port;
+        });
+        using var client = InNamespace(sb.GuestNs, () => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp));
+        client.Connect(new IPEndPoint(IPAddress.Parse(HostAlias), closedPort));
+        client.Send("anyone?"u8);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        var refused = await Assert.ThrowsAsync<SocketException>(async () => await client.ReceiveAsync(new byte[16], SocketFlags.None, cts.Token));
+        Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
     }
 }
