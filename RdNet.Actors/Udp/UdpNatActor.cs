@@ -155,8 +155,10 @@ public sealed class UdpNatActor : ReceiveActor, IWithTimers
         catch (SocketException e)
         {
             socket?.Dispose();
+            // Said once (out of descriptors would say it per datagram); the count is in the summary and the stats.
+            if (_drops[DropReason.UdpHostSocketFailed] == 0)
+                _log.Warning("UDP flow {Flow}: cannot open a host socket ({Error}); such datagrams are dropped and counted as UdpHostSocketFailed", key, e.SocketErrorCode);
             _drops.Increment(DropReason.UdpHostSocketFailed);
-            _log.Warning("UDP flow {Flow}: no host socket ({Error})", key, e.SocketErrorCode);
             return false;
         }
         flow = Context.ActorOf(_flowProps(new UdpFlowStart(key, socket, _network.GatewayMac, _sink, _pool, _drops, _maxPayload, _settings.IdleTimeout)));

@@ -251,6 +251,14 @@ public sealed partial class UdpIcmpNatTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void An_RDNET_HOCON_that_does_not_exist_stops_the_start_naming_the_variable()
+    {
+        var r = Harness.Run("env", ["RDNET_HOCON=/nonexistent/site.hocon", Harness.RdnetPath, "host-switch", "--listen", "unix:///nonexistent/x.sock"]);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("RDNET_HOCON=/nonexistent/site.hocon: no such file", r.Stdout + r.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Ping_is_honest_the_host_alias_and_a_live_address_answer_an_address_that_does_not_exist_does_not()
     {
         using var sb = new NetworkSandbox();
