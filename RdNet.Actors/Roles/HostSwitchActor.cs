@@ -1,17 +1,19 @@
 using Akka.Actor;
 using Akka.Event;
 using Akka.Pattern;
+using RdNet.Actors.Dns;
 using RdNet.Actors.Gateway;
 using RdNet.Actors.Icmp;
 using RdNet.Actors.Infrastructure;
 using RdNet.Actors.Links;
 using RdNet.Actors.Switch;
-using RdNet.Actors.Udp;
+using RdNet.Actors.UdpNat;
 using RdNet.Transport.Buffers;
 using RdNet.Transport.Diagnostics;
 using RdNet.Transport.Gateway;
 using RdNet.Transport.Links;
 using RdNet.Transport.Protocols.Dhcp;
+using RdNet.Transport.Protocols.Dns;
 using RdNet.Transport.Wire;
 using static RdNet.Actors.Switch.SwitchProtocol;
 
@@ -24,7 +26,8 @@ public sealed record HostSwitchConfig(
     IReadOnlyList<string> SearchDomains,
     PcapWriter? Pcap,
     bool LogTraffic,
-    EgressPolicy Egress);
+    EgressPolicy Egress,
+    IReadOnlyList<System.Net.IPEndPoint>? DnsUpstreams = null);
 
 /// <summary>
 /// Root of host-switch: the switch router, the gateway port and one listener per <c>--listen</c> endpoint.
@@ -90,16 +93,16 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
             SearchDomains: _config.SearchDomains,
             MaxLeases: s.DhcpMaxLeases,
             OfferHold: s.DhcpOfferHold));
-        // Services behind the gateway: each gets the sink through which it sends frames to the switch.
+        var drops = new DropCounters();
+        var services = new Dictionary<GatewayService, Func<IFrameSink, Props>>();
+        AddDns(services, net, drops);
+        // UDP NAT and ICMP echo forwarding (issue 5): each counts its own drops (logged with --debug / in its stats).
         var config = Context.System.Settings.Config;
         var udp = UdpNatSettings.FromConfig(config);
         var icmp = IcmpEchoSettings.FromConfig(config);
-        var services = new Dictionary<GatewayService, Func<IFrameSink, Props>>
-        {
-            [GatewayService.Udp] = sink => UdpNatActor.Props(net, _config.Egress, sink, _pool, new DropCounters(), udp),
-            [GatewayService.Icmp] = sink => IcmpEchoActor.Props(net, _config.Egress, sink, _pool, new DropCounters(), icmp),
-        };
-        var core = new GatewayCore(net, dhcp, _pool, new DropCounters(), new HashSet<GatewayService>(services.Keys));
+        services[GatewayService.Udp] = sink => UdpNatActor.Props(net, _config.Egress, sink, _pool, new DropCounters(), udp);
+        services[GatewayService.Icmp] = sink => IcmpEchoActor.Props(net, _config.Egress, sink, _pool, new DropCounters(), icmp);
+        var core = new GatewayCore(net, dhcp, _pool, drops, new HashSet<GatewayService>(services.Keys));
         Context.ActorOf(GatewayActor.Props(core, _router, net, s.DhcpExpiryInterval, services), "gateway");
 
         var i = 0;
@@ -114,6 +117,17 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
         _log.Info("MTU {Mtu}; egress policy: {Egress}", net.Mtu, _config.Egress);
         if (_config.LogTraffic && s.StatsInterval > TimeSpan.Zero)
             Timers.StartPeriodicTimer("traffic", LogTraffic.Instance, s.StatsInterval);
+    }
+
+    /// <summary>DNS on .1:53 (issue #3): --dns-upstream servers if given, else the host's own resolver.</summary>
+    private void AddDns(Dictionary<GatewayService, Func<IFrameSink, Props>> services, VirtualNetwork net, DropCounters drops)
+    {
+        var dns = DnsSettings.FromConfig(Context.System.Settings.Config, net);
+        IDnsUpstream upstream = _config.DnsUpstreams is { Count: > 0 } servers
+            ? new NameserverUpstream(servers, dns.UpstreamTimeout, dns.UpstreamAttempts)
+            : HostResolver.Create();
+        var server = new DnsServer(dns.ServerOptions, drops);
+        services[GatewayService.Dns] = sink => DnsServiceActor.Props(server, upstream, dns, sink, _pool, net);
     }
 
     // The router and gateway hold no per-frame state worth losing the switch over: a throw is logged and resumed.

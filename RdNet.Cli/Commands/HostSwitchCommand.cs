@@ -38,6 +38,11 @@ internal static class HostSwitchCommand
         {
             Description = "DHCP domain search list entry (option 119), repeatable. Default: the 'search' line of /etc/resolv.conf, as the original does on Linux.",
         };
+        var dnsUpstream = CommonFlags.ValidatedEach(new Option<string[]>("--dns-upstream")
+        {
+            Description = "Send the guest's DNS queries (other than the local zones) to this nameserver, IP:PORT (repeatable, tried in order), e.g. 127.0.0.1:5353, instead of the host's resolver (/etc/resolv.conf on Linux, the OS resolver API on Windows).",
+            DefaultValueFactory = _ => [],
+        }, v => TryParseDnsUpstream(v, out _) ? null : $"invalid --dns-upstream '{v}': expected IP:PORT like 127.0.0.1:53 or [::1]:53");
         var pcap = new Option<string?>("--pcap") { Description = "Write every switched frame to this pcap file (implied as capture.pcap by --debug)." };
         var logFile = CommonFlags.LogFile(null);
         var outboundAllow = CommonFlags.ValidatedEach(new Option<string[]>("--outbound-allow")
@@ -56,9 +61,9 @@ internal static class HostSwitchCommand
             DefaultValueFactory = _ => VirtualNetwork.DefaultMtu,
         }, v => v is < MinMtu or > MaxMtu ? $"invalid --mtu {v}: expected an integer from {MinMtu} to {MaxMtu}" : null);
 
-        var cmd = new Command("host-switch", "The host side: L2 switch with MAC learning, and the gateway at .1 (ARP for .1/.254, ICMP echo, DHCP).")
+        var cmd = new Command("host-switch", "The host side: L2 switch with MAC learning, and the gateway at .1 (ARP for .1/.254, ICMP echo, DHCP, DNS on UDP).")
         {
-            debug, subnet, portForward, listen, searchDomains, pcap, logFile, outboundAllow, outboundDeny, mtu,
+            debug, subnet, portForward, listen, searchDomains, dnsUpstream, pcap, logFile, outboundAllow, outboundDeny, mtu,
         };
         cmd.SetAction(async (parse, ct) =>
         {
@@ -70,6 +75,7 @@ internal static class HostSwitchCommand
             var rules = parse.GetValue(portForward)!.Select(PortForwardRule.Parse).ToList();
             var endpoints = parse.GetValue(listen)!.Select(LinkEndpoint.Parse).ToList();
             var domains = parse.GetResult(searchDomains) is null ? ReadResolvConfSearch() : parse.GetValue(searchDomains)!.Where(d => d.Length > 0).ToList();
+            var upstreams = parse.GetValue(dnsUpstream)!.Select(v => TryParseDnsUpstream(v, out var ep) ? ep! : throw new FormatException(v)).ToList();
             var pcapPath = parse.GetValue(pcap) ?? (common.Debug ? Path.Combine(Environment.CurrentDirectory, "capture.pcap") : null);
 
             var bound = new List<(LinkEndpoint, LinkListenerActor.PreBound?)>();
@@ -77,7 +83,7 @@ internal static class HostSwitchCommand
             return await RoleHost.RunAsync("host-switch", common, (system, settings, exit) =>
             {
                 var pool = new FramePool(settings.FramePoolSize, settings.Link.MaxFrameLength);
-                system.ActorOf(HostSwitchActor.Props(new HostSwitchConfig(network, bound, settings, domains, pcapWriter, common.Debug, egress), pool, exit), "host-switch");
+                system.ActorOf(HostSwitchActor.Props(new HostSwitchConfig(network, bound, settings, domains, pcapWriter, common.Debug, egress, upstreams), pool, exit), "host-switch");
             }, ct, beforeStart: _ =>
             {
                 // Bind before the actor system starts, so a bad or busy endpoint is one clear fatal line.
@@ -106,6 +112,10 @@ internal static class HostSwitchCommand
         });
         return cmd;
     }
+
+    private static bool TryParseDnsUpstream(string text, out System.Net.IPEndPoint? endpoint) =>
+        System.Net.IPEndPoint.TryParse(text, out endpoint) && endpoint.Port != 0 && text.Contains(':', StringComparison.Ordinal)
+        && (endpoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? text.Count(c => c == ':') == 1 : text.StartsWith('['));
 
     private static List<string> ReadResolvConfSearch()
     {

@@ -97,6 +97,26 @@ public enum DropReason
     EgressDenied,
     /// <summary>--outbound-allow entries exist and none covers the destination.</summary>
     EgressNotAllowed,
+    // DNS on the gateway (issue #3): malformed guest queries (FORMERR or dropped), load shedding, upstream failures
+    DnsHeaderTruncated,
+    DnsResponseFromGuest,
+    DnsLabelTooLong,
+    DnsNameTooLong,
+    DnsNamePastEnd,
+    DnsPointerNotBackward,
+    DnsTooManyPointers,
+    DnsRecordPastEnd,
+    DnsNoQuestion,
+    DnsManyQuestions,
+    DnsManyOptRecords,
+    DnsTcpLengthZero,
+    DnsQueryLimit,
+    DnsTcpConnectionLimit,
+    DnsUpstreamTimeout,
+    DnsUpstreamFailed,
+    DnsUpstreamMalformed,
+    DnsUpstreamMismatch,
+    DnsQueryCrashed,
 
     // UDP and ICMP NAT (issue 5)
     /// <summary>A host UDP socket for a new flow could not be created or connected (e.g. out of descriptors).</summary>

@@ -139,7 +139,7 @@ public sealed class GatewayActorTests : TestKit
         var data = new TheoryData<string, byte[], DropReason>();
         byte[] Ip(Action<byte[]> corrupt, int l4 = 8)
         {
-            var f = GuestFrames.Udp(GuestMac, GatewayMac, Guest, GuestFrames.Gateway, 5000, 9, new byte[l4 - 8]);
+            var f = Udp(GuestMac, GatewayMac, Guest, GuestFrames.Gateway, 5000, 9, new byte[l4 - 8]);
             var ip = f.AsSpan(14).ToArray();
             corrupt(ip);
             ip.CopyTo(f, 14);
@@ -165,7 +165,7 @@ public sealed class GatewayActorTests : TestKit
         var tcp = new byte[20];
         tcp[12] = 0x30; // data offset 3 words
         data.Add("TCP data offset below 5", Ipv4(GuestMac, GatewayMac, Guest, GuestFrames.Gateway, IpProtocol.Tcp, tcp), DropReason.TcpDataOffsetTooSmall);
-        data.Add("DHCP shorter than its fixed header", GuestFrames.Udp(GuestMac, MacAddress.Broadcast, Ipv4Address.Any, Ipv4Address.Broadcast, 68, 67, new byte[100]), DropReason.DhcpTruncated);
+        data.Add("DHCP shorter than its fixed header", Udp(GuestMac, MacAddress.Broadcast, Ipv4Address.Any, Ipv4Address.Broadcast, 68, 67, new byte[100]), DropReason.DhcpTruncated);
         data.Add("IPv4 header truncated", Ethernet(GatewayMac, GuestMac, EtherType.Ipv4, new byte[12]), DropReason.Ipv4Truncated);
         return data;
     }

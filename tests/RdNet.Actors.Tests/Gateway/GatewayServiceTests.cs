@@ -72,11 +72,11 @@ public sealed class GatewayServiceTests : TestKit
     [Fact]
     public void Udp_to_the_gateways_port_53_goes_to_the_dns_service_and_udp_elsewhere_to_the_udp_service()
     {
-        var query = GuestFrames.Udp(GuestMac, GatewayMac, Guest, GuestFrames.Gateway, 40000, 53, [1, 2, 3]);
+        var query = Udp(GuestMac, GatewayMac, Guest, GuestFrames.Gateway, 40000, 53, [1, 2, 3]);
         _guest.Send(query);
         Assert.Equal(query, _dns.ExpectMsg<byte[]>(Wait));
 
-        var outbound = GuestFrames.Udp(GuestMac, GatewayMac, Guest, Ipv4Address.Parse("10.9.8.7"), 40001, 9999, [4]);
+        var outbound = Udp(GuestMac, GatewayMac, Guest, Ipv4Address.Parse("10.9.8.7"), 40001, 9999, [4]);
         _guest.Send(outbound);
         Assert.Equal(outbound, _udp.ExpectMsg<byte[]>(Wait));
         _dns.ExpectNoMsg(TimeSpan.FromMilliseconds(200));

@@ -8,9 +8,9 @@ using RdNet.Transport.Gateway;
 using RdNet.Transport.Links;
 using RdNet.Transport.Udp;
 using RdNet.Transport.Wire;
-using static RdNet.Actors.Udp.UdpProtocol;
+using static RdNet.Actors.UdpNat.UdpProtocol;
 
-namespace RdNet.Actors.Udp;
+namespace RdNet.Actors.UdpNat;
 
 /// <summary>
 /// The gateway's UDP service (<see cref="GatewayService.Udp"/>): guest datagrams to addresses other than the

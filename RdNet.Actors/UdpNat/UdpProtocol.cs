@@ -2,7 +2,7 @@ using Akka.Configuration;
 using RdNet.Transport.Buffers;
 using RdNet.Transport.Wire;
 
-namespace RdNet.Actors.Udp;
+namespace RdNet.Actors.UdpNat;
 
 /// <summary>Bounds of the UDP NAT, from <c>rdnet.udp</c> in hocon/.</summary>
 /// <param name="IdleTimeout">A flow with no datagram in either direction for this long is closed (socket and actor).</param>

@@ -4,15 +4,15 @@ using Akka.Actor;
 using Akka.TestKit;
 using Akka.TestKit.Xunit2;
 using RdNet.Actors.Tests.Support;
-using RdNet.Actors.Udp;
+using RdNet.Actors.UdpNat;
 using RdNet.Transport.Buffers;
 using RdNet.Transport.Diagnostics;
 using RdNet.Transport.Gateway;
 using RdNet.Transport.Wire;
 using static RdNet.Actors.Tests.Support.GuestFrames;
-using static RdNet.Actors.Udp.UdpProtocol;
+using static RdNet.Actors.UdpNat.UdpProtocol;
 
-namespace RdNet.Actors.Tests.Udp;
+namespace RdNet.Actors.Tests.UdpNat;
 
 /// <summary>
 /// The UDP NAT with real host sockets on loopback: the guest's datagrams to .254 reach an echo server on 127.0.0.1

@@ -6,9 +6,9 @@ using RdNet.Transport.Diagnostics;
 using RdNet.Transport.Links;
 using RdNet.Transport.Udp;
 using RdNet.Transport.Wire;
-using static RdNet.Actors.Udp.UdpProtocol;
+using static RdNet.Actors.UdpNat.UdpProtocol;
 
-namespace RdNet.Actors.Udp;
+namespace RdNet.Actors.UdpNat;
 
 /// <summary>Everything a flow actor is started with. The flow owns <see cref="Socket"/> (already connected) and disposes it.</summary>
 /// <param name="MaxPayload">Largest reply payload that fits one frame at the MTU (MTU − 28).</param>
