@@ -9,9 +9,9 @@ namespace RdNet.EndToEnd.Tests;
 
 /// <summary>
 /// UDP and ICMP through the gateway as a guest sees them (issue 5): host-switch in its loopback-only namespace with
-/// --outbound-allow 127.0.0.0/8 (plus a veth subnet to a target namespace the test builds); the guest reaches a UDP
-/// echo server on the host's 127.0.0.1 through the host alias 192.168.127.254 (DNS names come with the DNS issue,
-/// so the address is used), a 10,000-flow burst is released after the idle timeout, ping is honest (a reply only
+/// --outbound-allow 127.0.0.0/8 (plus a veth subnet to a target namespace the test builds) and a fake DNS upstream on
+/// its 127.0.0.1; the guest reaches a UDP echo server on the host's 127.0.0.1 through host.rancher-desktop.internal
+/// (resolved by the gateway's DNS to the host alias 192.168.127.254), a 10,000-flow burst is released after the idle timeout, ping is honest (a reply only
 /// when the destination answered), and link-local/multicast datagrams are counted drops. Nothing leaves the
 /// namespaces the test creates.
 /// </summary>
@@ -24,35 +24,8 @@ public sealed partial class UdpIcmpNatTests(ITestOutputHelper output)
     private const string TargetSilent = "10.213.7.3";
     private static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(3);
 
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int setns(int fd, int nstype);
-
-    private const int CloneNewNet = 0x40000000;
-
-    /// <summary>Runs <paramref name="action"/> on a fresh thread inside namespace <paramref name="ns"/>; sockets made there stay there.</summary>
-    private static T InNamespace<T>(string ns, Func<T> action)
-    {
-        T result = default!;
-        Exception? failure = null;
-        var t = new Thread(() =>
-        {
-            try
-            {
-                using var handle = File.OpenHandle($"/var/run/netns/{ns}");
-                if (setns((int)handle.DangerousGetHandle(), CloneNewNet) != 0)
-                    throw new IOException($"setns {ns} failed: errno {Marshal.GetLastPInvokeError()}");
-                result = action();
-            }
-            catch (Exception e)
-            {
-                failure = e;
-            }
-        });
-        t.Start();
-        t.Join();
-        if (failure is not null) throw new InvalidOperationException($"in namespace {ns}: {failure.Message}", failure);
-        return result;
-    }
+    /// <summary>Runs <paramref name="action"/> inside namespace <paramref name="ns"/>; sockets made there stay there.</summary>
+    private static T InNamespace<T>(string ns, Func<T> action) => Netns.Run(ns, action);
 
     /// <summary>A namespace with one veth peer of host-switch's namespace: .2 answers pings, .3 does not exist.</summary>
     private sealed class TargetNamespace : IDisposable
@@ -79,15 +52,47 @@ public sealed partial class UdpIcmpNatTests(ITestOutputHelper output)
     private static void AllowUnprivilegedPing(NetworkSandbox sb) =>
         Harness.Require(Harness.Run("ip", ["netns", "exec", sb.HostNs, "sh", "-c", "echo 0 2147483647 > /proc/sys/net/ipv4/ping_group_range"]), "ping_group_range");
 
-    /// <summary>host-switch with the safe egress policy, --debug (for the UDP NAT summary) and a short UDP idle timeout.</summary>
-    private static ChildProcess StartHostSwitch(NetworkSandbox sb)
+    /// <summary>
+    /// The guest's resolver asks the gateway (ip netns exec bind-mounts /etc/netns/NS/resolv.conf over /etc/resolv.conf),
+    /// so that ping and friends in the guest resolve host.rancher-desktop.internal as a guest does.
+    /// </summary>
+    private sealed class GuestResolver : IDisposable
+    {
+        private readonly string _dir;
+
+        public GuestResolver(NetworkSandbox sb)
+        {
+            _dir = Path.Combine("/etc/netns", sb.GuestNs);
+            Directory.CreateDirectory(_dir);
+            File.WriteAllText(Path.Combine(_dir, "resolv.conf"), "nameserver 192.168.127.1\noptions timeout:2 attempts:1\n");
+        }
+
+        public void Dispose()
+        {
+            try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    /// <summary>The host alias as the guest resolves host.rancher-desktop.internal through the gateway's DNS.</summary>
+    private static IPAddress ResolveHostName(NetworkSandbox sb)
+    {
+        var r = sb.InGuest("dig", "@192.168.127.1", "+time=3", "+tries=1", "+short", "host.rancher-desktop.internal");
+        Assert.True(r.ExitCode == 0, $"dig: {r}\n{sb.Diagnostics()}");
+        return IPAddress.Parse(r.Stdout.Trim());
+    }
+
+    /// <summary>
+    /// host-switch with the safe egress policy, a DNS upstream that is a fake server on its own 127.0.0.1, --debug (for
+    /// the UDP NAT summary) and a short UDP idle timeout.
+    /// </summary>
+    private static ChildProcess StartHostSwitch(NetworkSandbox sb, FakeDnsServer upstream)
     {
         var hocon = Path.Combine(sb.Dir, "override.hocon");
         File.WriteAllText(hocon, $"rdnet {{ udp {{ idle-timeout = {IdleTimeout.TotalSeconds}s, stats-interval = 500ms }} }}\n");
         // --debug also captures every switched frame to capture.pcap in the working directory: keep it in the sandbox.
         return sb.StartIn(sb.HostNs, "host-switch", "env", "-C", sb.Dir, $"RDNET_HOCON={hocon}", Harness.RdnetPath, "host-switch",
             "--listen", $"unix://{sb.SocketPath}", "--search-domain", "e2e.test", "--debug",
-            "--outbound-allow", "127.0.0.0/8", "--outbound-allow", TargetSubnet);
+            "--outbound-allow", "127.0.0.0/8", "--outbound-allow", TargetSubnet, "--dns-upstream", upstream.Endpoint);
     }
 
     private static async Task StartGuest(NetworkSandbox sb)
@@ -225,10 +230,14 @@ public sealed partial class UdpIcmpNatTests(ITestOutputHelper output)
     public async Task A_udp_echo_server_on_host_loopback_answers_the_guest_through_the_host_alias_and_ten_thousand_flows_are_released_after_the_idle_timeout()
     {
         using var sb = new NetworkSandbox();
-        var host = StartHostSwitch(sb);
+        using var upstream = new FakeDnsServer(sb.HostNs);
+        var host = StartHostSwitch(sb, upstream);
         await StartGuest(sb);
         using var echo = new EchoServer(sb.HostNs);
-        var alias = new IPEndPoint(IPAddress.Parse(HostAlias), echo.Port);
+        // The guest finds the host by name, as the issue asks: host.rancher-desktop.internal is the host alias.
+        var hostByName = ResolveHostName(sb);
+        Assert.Equal(IPAddress.Parse(HostAlias), hostByName);
+        var alias = new IPEndPoint(hostByName, echo.Port);
 
         var baseline = OpenSockets(host.Pid);
         Assert.Equal(1, await EchoFromPorts(sb.GuestNs, [19999], alias));
@@ -292,12 +301,22 @@ public sealed partial class UdpIcmpNatTests(ITestOutputHelper output)
         using var sb = new NetworkSandbox();
         using var target = new TargetNamespace(sb);
         AllowUnprivilegedPing(sb);
-        StartHostSwitch(sb);
+        using var upstream = new FakeDnsServer(sb.HostNs);
+        StartHostSwitch(sb, upstream);
         await StartGuest(sb);
 
         var ping = sb.InGuest("ping", "-c", "3", "-W", "2", HostAlias);
         Assert.True(ping.ExitCode == 0, $"ping {HostAlias}: {ping}\n{sb.Diagnostics()}");
         Assert.Contains("3 received", ping.Stdout, StringComparison.Ordinal);
+
+        // By name, through the gateway's DNS, as a user types it.
+        using (new GuestResolver(sb))
+        {
+            ping = sb.InGuest("ping", "-c", "3", "-W", "2", "host.rancher-desktop.internal");
+            Assert.True(ping.ExitCode == 0, $"ping host.rancher-desktop.internal: {ping}\n{sb.Diagnostics()}");
+            Assert.Contains("3 received", ping.Stdout, StringComparison.Ordinal);
+            Assert.Contains(HostAlias, ping.Stdout, StringComparison.Ordinal);
+        }
 
         ping = sb.InGuest("ping", "-c", "2", "-W", "2", TargetAnswers);
         Assert.True(ping.ExitCode == 0, $"ping {TargetAnswers}: {ping}\n{sb.Diagnostics()}");
@@ -318,7 +337,8 @@ public sealed partial class UdpIcmpNatTests(ITestOutputHelper output)
         using var sb = new NetworkSandbox();
         // A new namespace starts with net.ipv4.ping_group_range = "1 0": nobody may open an ICMP datagram socket.
         Harness.Require(Harness.Run("ip", ["netns", "exec", sb.HostNs, "sh", "-c", "echo 1 0 > /proc/sys/net/ipv4/ping_group_range"]), "ping_group_range");
-        var host = StartHostSwitch(sb);
+        using var upstream = new FakeDnsServer(sb.HostNs);
+        var host = StartHostSwitch(sb, upstream);
         await StartGuest(sb);
         Assert.Contains("ICMP echo forwarding is off", host.Output, StringComparison.Ordinal);
         Assert.Contains("ping_group_range", host.Output, StringComparison.Ordinal);
@@ -332,7 +352,8 @@ public sealed partial class UdpIcmpNatTests(ITestOutputHelper output)
     public async Task Datagrams_to_link_local_metadata_and_multicast_are_counted_drops_and_a_closed_host_port_is_refused_to_the_guest()
     {
         using var sb = new NetworkSandbox();
-        var host = StartHostSwitch(sb);
+        using var upstream = new FakeDnsServer(sb.HostNs);
+        var host = StartHostSwitch(sb, upstream);
         await StartGuest(sb);
         // Route multicast through the gateway so that the frames reach the gateway's MAC and the UDP NAT decides.
         Harness.Require(sb.InGuest("ip", "route", "add", "224.0.0.0/4", "via", "192.168.127.1", "dev", "eth0"), "multicast route");
