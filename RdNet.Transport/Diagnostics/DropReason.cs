@@ -118,6 +118,16 @@ public enum DropReason
     DnsUpstreamMismatch,
     DnsQueryCrashed,
 
+    // wsl-proxy (issue #8): port mappings from the guest agent and the relays they create
+    WslProxyBadMapping,
+    WslProxyBindFailed,
+    WslProxyListenerLimit,
+    WslProxyControlConnectionLimit,
+    WslProxyConnectionLimit,
+    WslProxyUpstreamConnectFailed,
+    WslProxyUdpFlowLimit,
+    WslProxyUdpSendFailed,
+
     // UDP and ICMP NAT (issue 5)
     /// <summary>A host UDP socket for a new flow could not be created or connected (e.g. out of descriptors).</summary>
     UdpHostSocketFailed,
