@@ -3,10 +3,12 @@ using Akka.Event;
 using Akka.Pattern;
 using RdNet.Actors.Dns;
 using RdNet.Actors.Gateway;
+using RdNet.Actors.Icmp;
 using RdNet.Actors.Infrastructure;
 using RdNet.Actors.Links;
 using RdNet.Actors.Switch;
 using RdNet.Actors.Tcp;
+using RdNet.Actors.UdpNat;
 using RdNet.Transport.Buffers;
 using RdNet.Transport.Diagnostics;
 using RdNet.Transport.Gateway;
@@ -98,6 +100,12 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
             [GatewayService.Tcp] = sink => TcpNatActor.Props(sink, _pool, drops, net, _config.Egress, s.Tcp),
         };
         AddDns(services, net, drops);
+        // UDP NAT and ICMP echo forwarding (issue 5): each counts its own drops (logged with --debug / in its stats).
+        var config = Context.System.Settings.Config;
+        var udp = UdpNatSettings.FromConfig(config);
+        var icmp = IcmpEchoSettings.FromConfig(config);
+        services[GatewayService.Udp] = sink => UdpNatActor.Props(net, _config.Egress, sink, _pool, new DropCounters(), udp);
+        services[GatewayService.Icmp] = sink => IcmpEchoActor.Props(net, _config.Egress, sink, _pool, new DropCounters(), icmp);
         var core = new GatewayCore(net, dhcp, _pool, drops, new HashSet<GatewayService>(services.Keys));
         // Guest TCP to .1:53 is DNS over TCP, served by the DNS service through the TCP stack.
         var localTcpPorts = new Dictionary<ushort, GatewayService> { [53] = GatewayService.Dns };

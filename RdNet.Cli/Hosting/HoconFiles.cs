@@ -2,9 +2,15 @@ using Akka.Configuration;
 
 namespace RdNet.Cli.Hosting;
 
-/// <summary>Loads hocon/*.hocon from beside the executable (never from the working directory).</summary>
+/// <summary>
+/// Loads hocon/*.hocon from beside the executable (never from the working directory). The environment variable
+/// <c>RDNET_HOCON</c> may name one more file whose settings take precedence (e.g. a short UDP idle timeout in tests,
+/// or a site-specific limit without editing the shipped files).
+/// </summary>
 public static class HoconFiles
 {
+    public const string OverrideVariable = "RDNET_HOCON";
+
     public static string Directory => Path.Combine(AppContext.BaseDirectory, "hocon");
 
     public static Config Load()
@@ -15,6 +21,13 @@ public static class HoconFiles
         var files = System.IO.Directory.GetFiles(dir, "*.hocon").Order(StringComparer.Ordinal).ToList();
         if (files.Count == 0) throw new FatalSetupException($"no *.hocon files in {dir}");
         Config config = Config.Empty;
+        var extra = Environment.GetEnvironmentVariable(OverrideVariable);
+        if (!string.IsNullOrEmpty(extra))
+        {
+            if (!File.Exists(extra))
+                throw new FatalSetupException($"{OverrideVariable}={extra}: no such file; expected the path of a HOCON file such as rdnet {{ udp {{ idle-timeout = 5s }} }}");
+            files.Insert(0, extra);
+        }
         foreach (var f in files)
         {
             try

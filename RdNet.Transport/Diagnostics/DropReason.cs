@@ -117,6 +117,7 @@ public enum DropReason
     DnsUpstreamMalformed,
     DnsUpstreamMismatch,
     DnsQueryCrashed,
+
     // wsl-proxy (issue #8): port mappings from the guest agent and the relays they create
     WslProxyBadMapping,
     WslProxyBindFailed,
@@ -176,4 +177,21 @@ public enum DropReason
     TcpNatLocalPortClosed,
     /// <summary>A segment on the way to a flow that was stopping.</summary>
     TcpNatFlowGone,
+    // UDP and ICMP NAT (issue 5)
+    /// <summary>A host UDP socket for a new flow could not be created or connected (e.g. out of descriptors).</summary>
+    UdpHostSocketFailed,
+    /// <summary>The host refused or failed a send on a flow's socket (full buffer, unreachable network).</summary>
+    UdpHostSendFailed,
+    /// <summary>A reply from the host does not fit one frame at the MTU (no fragmentation towards the guest).</summary>
+    UdpReplyTooLarge,
+    /// <summary>Unprivileged ICMP sockets are not permitted on the host (net.ipv4.ping_group_range): no echo is forwarded.</summary>
+    IcmpEchoUnavailable,
+    /// <summary>Echo requests beyond rdnet.icmp.rate / burst.</summary>
+    IcmpRateLimited,
+    /// <summary>rdnet.icmp.max-pending echo requests already wait for their replies.</summary>
+    IcmpEchoTableFull,
+    /// <summary>The host could not send an echo request.</summary>
+    IcmpEchoSendFailed,
+    /// <summary>A reply on the host ICMP socket that answers no pending request (late, duplicate, or from another address).</summary>
+    IcmpStrayReply,
 }
