@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Event;
 using Akka.Pattern;
 using RdNet.Actors.Gateway;
+using RdNet.Actors.Handshake;
 using RdNet.Actors.Infrastructure;
 using RdNet.Actors.Links;
 using RdNet.Actors.Switch;
@@ -21,7 +22,8 @@ public sealed record HostSwitchConfig(
     RdNetSettings Settings,
     IReadOnlyList<string> SearchDomains,
     PcapWriter? Pcap,
-    bool LogTraffic);
+    bool LogTraffic,
+    HostHandshakeConfig? VmHandshake = null);
 
 /// <summary>
 /// Root of host-switch: the switch router, the gateway port and one listener per <c>--listen</c> endpoint.
@@ -48,8 +50,15 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
         _pool = pool;
         _exit = exit;
 
-        Receive<PortAttached>(_ => { });
+        // The handshake child watches the port of the data link it attached (issue #7).
+        Receive<PortAttached>(a =>
+        {
+            if (a.Name.StartsWith(HostHandshakeActor.LinkPrefix, StringComparison.Ordinal)) Context.Child("vm-handshake").Forward(a);
+        });
         Receive<PortDetached>(_ => { });
+        Receive<HandshakeProtocol.VmLinkUp>(_ => { });
+        Receive<HandshakeProtocol.VmLinkDown>(_ => { });
+        Receive<HandshakeProtocol.HandshakeGaveUp>(g => _exit.Fail(Context.System, 1, $"handshake with the VM failed: {g.Reason}"));
         Receive<Terminated>(t =>
         {
             if (t.ActorRef.Equals(_router)) _exit.Fail(Context.System, 1, "the switch router stopped");
@@ -97,6 +106,8 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
             var backoff = BackoffSupervisor.Props(Backoff.OnFailure(child, "listener", s.ListenerMinBackoff, s.ListenerMaxBackoff, 0.2, -1));
             Context.ActorOf(backoff, $"listen-{i++}");
         }
+        if (_config.VmHandshake is { } vm)
+            Context.ActorOf(HostHandshakeActor.Props(vm, _router, _pool), "vm-handshake");
         _log.Info("host-switch up: subnet {Subnet}, gateway {Gateway} ({Mac}), guest {Guest}, host alias {Host}",
             net, net.Gateway, net.GatewayMac, net.Guest, net.HostAlias);
         if (_config.LogTraffic && s.StatsInterval > TimeSpan.Zero)

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using RdNet.Actors.Handshake;
 using RdNet.Actors.Links;
 using RdNet.Actors.Roles;
 using RdNet.Cli.Hosting;
@@ -34,19 +35,37 @@ internal static class HostSwitchCommand
         {
             Description = "DHCP domain search list entry (option 119), repeatable. Default: the 'search' line of /etc/resolv.conf, as the original does on Linux.",
         };
+        var vmHandshake = CommonFlags.Validated(new Option<string?>("--vm-handshake")
+        {
+            Description = "Do the handshake with network-setup (spec §2): probe this endpoint for its phrase and write READY to it, e.g. vsock://3:6669 or unix:///path. Needs --vm-data-listen. The data link is attached to the switch; when it drops the handshake is done again.",
+        }, v => v is null ? null : CommonFlags.ValidateEndpoint(v) ?? (v.StartsWith("fd:", StringComparison.Ordinal) ? $"'{v}': the handshake needs a dialable endpoint, not a descriptor" : null));
+        var vmDataListen = CommonFlags.Validated(new Option<string?>("--vm-data-listen")
+        {
+            Description = "Where network-setup's data connection is accepted after READY, e.g. vsock://any:6656 or unix:///path. Needs --vm-handshake.",
+        }, v => v is null ? null : CommonFlags.ValidateEndpoint(v) ?? (v.StartsWith("fd:", StringComparison.Ordinal) ? $"'{v}': host-switch cannot listen on a descriptor" : null));
         var pcap = new Option<string?>("--pcap") { Description = "Write every switched frame to this pcap file (implied as capture.pcap by --debug)." };
         var logFile = CommonFlags.LogFile(null);
 
         var cmd = new Command("host-switch", "The host side: L2 switch with MAC learning, and the gateway at .1 (ARP for .1/.254, ICMP echo, DHCP).")
         {
-            debug, subnet, portForward, listen, searchDomains, pcap, logFile,
+            debug, subnet, portForward, listen, searchDomains, vmHandshake, vmDataListen, pcap, logFile,
         };
+        cmd.Validators.Add(r =>
+        {
+            if ((r.GetValue(vmHandshake) is null) != (r.GetValue(vmDataListen) is null))
+                r.AddError("--vm-handshake and --vm-data-listen go together: give both (e.g. --vm-handshake unix:///run/hs.sock --vm-data-listen unix:///run/data.sock) or neither");
+        });
         cmd.SetAction(async (parse, ct) =>
         {
             var common = new CommonOptions(parse.GetValue(debug), parse.GetValue(logFile));
             var network = VirtualNetwork.Parse(parse.GetValue(subnet)!);
             var rules = parse.GetValue(portForward)!.Select(PortForwardRule.Parse).ToList();
-            var endpoints = parse.GetValue(listen)!.Select(LinkEndpoint.Parse).ToList();
+            var vmHs = parse.GetValue(vmHandshake) is { } h ? LinkEndpoint.Parse(h) : null;
+            var vmData = parse.GetValue(vmDataListen) is { } d ? LinkEndpoint.Parse(d) : null;
+            // With the handshake, the default --listen is not opened unless asked for.
+            var endpoints = vmHs is not null && parse.GetResult(listen) is null or { Implicit: true }
+                ? []
+                : parse.GetValue(listen)!.Select(LinkEndpoint.Parse).ToList();
             var domains = parse.GetResult(searchDomains) is null ? ReadResolvConfSearch() : parse.GetValue(searchDomains)!.Where(d => d.Length > 0).ToList();
             var pcapPath = parse.GetValue(pcap) ?? (common.Debug ? Path.Combine(Environment.CurrentDirectory, "capture.pcap") : null);
 
@@ -55,7 +74,9 @@ internal static class HostSwitchCommand
             return await RoleHost.RunAsync("host-switch", common, (system, settings, exit) =>
             {
                 var pool = new FramePool(settings.FramePoolSize, settings.Link.MaxFrameLength);
-                system.ActorOf(HostSwitchActor.Props(new HostSwitchConfig(network, bound, settings, domains, pcapWriter, common.Debug), pool, exit), "host-switch");
+                var vm = vmHs is null ? null
+                    : new HostHandshakeConfig(vmHs, vmData!, HandshakeSettings.FromConfig(system.Settings.Config).Host, settings.Link);
+                system.ActorOf(HostSwitchActor.Props(new HostSwitchConfig(network, bound, settings, domains, pcapWriter, common.Debug, vm), pool, exit), "host-switch");
             }, ct, beforeStart: _ =>
             {
                 // Bind before the actor system starts, so a bad or busy endpoint is one clear fatal line.
@@ -69,6 +90,20 @@ internal static class HostSwitchCommand
                     catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
                     {
                         throw new FatalSetupException($"cannot listen on {e}: {ex.Message}");
+                    }
+                }
+                if (vmData is not null)
+                {
+                    // A busy or impossible data endpoint is a clear fatal line now, not five failed handshakes later.
+                    try
+                    {
+                        if (vmData.Scheme == LinkScheme.Unix && Path.GetDirectoryName(vmData.Path) is { Length: > 0 } dir) Directory.CreateDirectory(dir);
+                        vmData.Listen().Dispose();
+                        if (vmData.Scheme == LinkScheme.Unix) File.Delete(vmData.Path);
+                    }
+                    catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
+                    {
+                        throw new FatalSetupException($"cannot listen for the VM's data link on {vmData}: {ex.Message}");
                     }
                 }
                 if (pcapPath is not null)

@@ -87,4 +87,7 @@ public enum DropReason
     DhcpRelayNotSupported,
     DhcpPoolExhausted,
     DhcpLeaseTableFull,
+
+    // network-setup's relay between vm-switch and the host data link (issue #7)
+    RelayPeerDown,
 }
