@@ -1,4 +1,7 @@
+using System.Diagnostics;
 using System.Globalization;
+using System.Text.RegularExpressions;
+using Xunit.Abstractions;
 
 namespace RdNet.EndToEnd.Tests;
 
@@ -14,8 +17,11 @@ public sealed class NetworkSetupTests : IDisposable
     private readonly NetworkSandbox _sb = new();
     private readonly List<ChildProcess> _processes = [];
 
-    public NetworkSetupTests()
+    private readonly ITestOutputHelper _output;
+
+    public NetworkSetupTests(ITestOutputHelper output)
     {
+        _output = output;
         GuestNs = "rdne-n-" + _sb.HostNs["rdne-h-".Length..];
         InitScript = Path.Combine(_sb.Dir, "init.sh");
         InitOut = Path.Combine(_sb.Dir, "init.out");
@@ -80,10 +86,12 @@ public sealed class NetworkSetupTests : IDisposable
         // host-switch first: it probes until network-setup answers.
         var host = StartHostSwitch();
         await Task.Delay(500);
+        var clock = Stopwatch.StartNew();
         var setup = StartNetworkSetup();
 
         // The pid file appears once the handshake is done and the namespace is up; it names unshare, whose child is init.
         Assert.True(await Harness.WaitUntil(() => File.Exists(PidFile) && File.ReadAllText(PidFile).Length > 0, Long), $"no pid file\n{Diagnostics()}");
+        _output.WriteLine($"network-setup start -> pid file: {clock.ElapsedMilliseconds} ms");
         var pidText = File.ReadAllText(PidFile);
         Assert.DoesNotContain("\n", pidText, StringComparison.Ordinal);
         var pid = int.Parse(pidText, CultureInfo.InvariantCulture);
@@ -103,6 +111,7 @@ public sealed class NetworkSetupTests : IDisposable
         // vm-switch in the namespace got eth0 its lease over the relayed data link.
         var leased = await Harness.WaitUntil(() => InNs(GuestNs, "ip", "-4", "-o", "addr", "show", "dev", "eth0").Stdout.Contains("inet 192.168.127.2/24 ", StringComparison.Ordinal), Long);
         Assert.True(leased, $"eth0 never got .2\n{Diagnostics()}");
+        _output.WriteLine($"network-setup start -> eth0 leased: {clock.ElapsedMilliseconds} ms");
 
         // The namespace end of the veth answers from the (stand-in) default namespace; the guest reaches the gateway.
         var vethPing = InNs(DefaultNs, "ping", "-c", "2", "-W", "2", "192.168.1.2");
@@ -113,12 +122,24 @@ public sealed class NetworkSetupTests : IDisposable
         // host-switch goes away and comes back: the handshake is redone, network-setup and vm-switch stay up.
         host.Terminate(TimeSpan.FromSeconds(10));
         Assert.NotEqual(0, InNs(GuestNs, "ping", "-c", "1", "-W", "1", "192.168.127.1").ExitCode);
+        clock.Restart();
         StartHostSwitch();
         var back = await Harness.WaitUntil(() => InNs(GuestNs, "ping", "-c", "1", "-W", "1", "192.168.127.1").ExitCode == 0, Long);
         Assert.True(back, $"no ping after host-switch restarted\n{Diagnostics()}");
+        _output.WriteLine($"host-switch restart -> guest pings .1 again: {clock.ElapsedMilliseconds} ms");
         Assert.False(setup.HasExited, Diagnostics());
         Assert.Equal(1, CountOccurrences(setup.Output, "Started vm-switch in"));
         Assert.Equal(2, CountOccurrences(setup.Output, "data link to unix://"));
+
+        // vm-switch dying is repaired too: network-setup starts it again on a fresh socketpair; eth0 comes back by DHCP.
+        var vmPid = int.Parse(Regex.Match(setup.Output, @"Started vm-switch in \S+ \(pid (\d+)\)").Groups[1].Value, CultureInfo.InvariantCulture);
+        clock.Restart();
+        Harness.Run("kill", ["-KILL", vmPid.ToString(CultureInfo.InvariantCulture)]);
+        Assert.True(await Harness.WaitUntil(() => CountOccurrences(setup.Output, "Started vm-switch in") == 2, Long), Diagnostics());
+        Assert.Contains("vm-switch exited with code 137", setup.Output, StringComparison.Ordinal);
+        var again = await Harness.WaitUntil(() => InNs(GuestNs, "ping", "-c", "1", "-W", "1", "192.168.127.1").ExitCode == 0, Long);
+        Assert.True(again, $"no ping after vm-switch was restarted\n{Diagnostics()}");
+        _output.WriteLine($"vm-switch killed -> restarted, leased, guest pings .1 again: {clock.ElapsedMilliseconds} ms");
 
         // SIGTERM: everything network-setup started is stopped and removed.
         setup.Terminate(TimeSpan.FromSeconds(20));
