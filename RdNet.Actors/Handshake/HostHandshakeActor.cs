@@ -9,7 +9,10 @@ using static RdNet.Actors.Switch.SwitchProtocol;
 
 namespace RdNet.Actors.Handshake;
 
-public sealed record HostHandshakeConfig(LinkEndpoint Handshake, LinkEndpoint DataListen, HandshakeTimings Timings, LinkOptions Link);
+/// <param name="Discover">When set (Windows: <see cref="HyperVDiscovery.FromRegistry"/>), each probe round asks it for the
+/// candidate VMs and probes them all; the one that answers gives the endpoints of that round. Otherwise the one
+/// <paramref name="Handshake"/>/<paramref name="DataListen"/> pair is used.</param>
+public sealed record HostHandshakeConfig(LinkEndpoint Handshake, LinkEndpoint DataListen, HandshakeTimings Timings, LinkOptions Link, Func<IReadOnlyList<VmCandidate>>? Discover = null);
 
 /// <summary>
 /// host-switch's side of the handshake (spec §2.3): probe the guest's handshake endpoint and read its phrase, listen
@@ -29,11 +32,12 @@ public sealed class HostHandshakeActor : ReceiveActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private CancellationTokenSource _step = new();
     private Socket? _dataListener;
+    private VmCandidate _vm;
     private int _generation;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    private sealed record ProbeDone(int Generation, SignatureKind? Kind, string? Failure);
+    private sealed record ProbeDone(int Generation, VmCandidate? Vm, SignatureKind? Kind, string? Failure);
     private sealed record ReadyDone(int Generation, string? Failure);
     private sealed record DataAccepted(int Generation, Socket Socket);
     private sealed record AcceptFailed(int Generation, string Failure);
@@ -46,11 +50,13 @@ public sealed class HostHandshakeActor : ReceiveActor, IWithTimers
         _pool = pool;
         _clock = clock ?? (() => TimeSpan.FromMilliseconds(Environment.TickCount64));
         _core = new HostHandshake(config.Timings);
+        _vm = new VmCandidate(config.Handshake.ToString(), config.Handshake, config.DataListen);
     }
 
     protected override void PreStart()
     {
-        _log.Info("Handshake: probing {Handshake}, data links accepted on {Data}", _config.Handshake, _config.DataListen);
+        if (_config.Discover is null) _log.Info("Handshake: probing {Handshake}, data links accepted on {Data}", _config.Handshake, _config.DataListen);
+        else _log.Info("Handshake: probing the running VMs on port {Port}", _config.Handshake.Port);
         Apply(_core.Start(_clock()));
     }
 
@@ -69,26 +75,28 @@ public sealed class HostHandshakeActor : ReceiveActor, IWithTimers
         switch (action.Step)
         {
             case HostStep.Probe:
-                HandshakeConnections.ProbeAsync(_config.Handshake, ct).PipeTo(Self,
-                    success: k => new ProbeDone(gen, k, null),
-                    failure: e => new ProbeDone(gen, null, Describe(e)));
+                var discover = _config.Discover;
+                var single = _vm;
+                Task.Run(() => HandshakeConnections.ProbeFirstAsync(discover is null ? [single] : discover(), ct), CancellationToken.None).PipeTo(Self,
+                    success: r => new ProbeDone(gen, r.Candidate, r.Kind, null),
+                    failure: e => new ProbeDone(gen, null, null, Describe(e)));
                 Become(Probing);
                 break;
             case HostStep.ListenForData:
                 CloseDataListener();
                 try
                 {
-                    _dataListener = _config.DataListen.Listen(backlog: 4);
+                    _dataListener = _vm.DataListen.Listen(backlog: 4);
                 }
                 catch (Exception e) when (e is SocketException or IOException or UnauthorizedAccessException)
                 {
-                    Apply(_core.AttemptFailed($"cannot listen on {_config.DataListen}: {e.Message}", _clock()));
+                    Apply(_core.AttemptFailed($"cannot listen on {_vm.DataListen}: {e.Message}", _clock()));
                     return;
                 }
                 Apply(_core.DataListening(_clock()));
                 break;
             case HostStep.SendReady:
-                HandshakeConnections.SendReadyAsync(_config.Handshake, ct).PipeTo(Self,
+                HandshakeConnections.SendReadyAsync(_vm.Handshake, ct).PipeTo(Self,
                     success: () => new ReadyDone(gen, null),
                     failure: e => new ReadyDone(gen, Describe(e)));
                 Become(SendingReady);
@@ -106,7 +114,7 @@ public sealed class HostHandshakeActor : ReceiveActor, IWithTimers
                 break;
             case HostStep.Failed:
                 CloseDataListener();
-                _log.Error("Handshake with {Handshake} failed: {Reason}", _config.Handshake, _core.LastFailure);
+                _log.Error("Handshake with {Handshake} failed: {Reason}", _vm.Handshake, _core.LastFailure);
                 Context.Parent.Tell(new HandshakeGaveUp(_core.LastFailure ?? "handshake failed"));
                 Become(GaveUp);
                 break;
@@ -124,7 +132,8 @@ public sealed class HostHandshakeActor : ReceiveActor, IWithTimers
         {
             if (m.Kind is { } kind)
             {
-                _log.Info("Handshake: {Handshake} answered with the {Kind} phrase", _config.Handshake, kind);
+                _vm = m.Vm!;
+                _log.Info("Handshake: {Handshake} answered with the {Kind} phrase", _vm.Handshake, kind);
                 Apply(_core.ProbeAnswered(kind, _clock()));
             }
             else
@@ -157,9 +166,9 @@ public sealed class HostHandshakeActor : ReceiveActor, IWithTimers
         {
             CloseDataListener();
             Apply(_core.DataAccepted(_clock()));
-            var name = $"{LinkPrefix}{_config.DataListen}#{_core.Handshakes}";
+            var name = $"{LinkPrefix}{_vm.DataListen}#{_core.Handshakes}";
             _log.Info("Handshake {Count} done: data link {Link} attached ({Kind} phrase)", _core.Handshakes, name, _core.PeerSignature);
-            if (_config.DataListen.Scheme == LinkScheme.Tcp) m.Socket.NoDelay = true;
+            if (_vm.DataListen.Scheme == LinkScheme.Tcp) m.Socket.NoDelay = true;
             _router.Tell(new AttachLink(new StreamLink(m.Socket, name, _pool, _config.Link), name));
             Context.Parent.Tell(new VmLinkUp(name, _core.PeerSignature!.Value, _core.Handshakes));
             Become(() => Linked(name));
@@ -235,9 +244,9 @@ public sealed class HostHandshakeActor : ReceiveActor, IWithTimers
         if (_dataListener is null) return;
         _dataListener.Dispose();
         _dataListener = null;
-        if (_config.DataListen.Scheme == LinkScheme.Unix)
+        if (_vm.DataListen.Scheme == LinkScheme.Unix)
         {
-            try { File.Delete(_config.DataListen.Path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            try { File.Delete(_vm.DataListen.Path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
     }
 

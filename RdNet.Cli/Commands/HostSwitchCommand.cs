@@ -6,6 +6,7 @@ using RdNet.Cli.Hosting;
 using RdNet.Transport.Buffers;
 using RdNet.Transport.Diagnostics;
 using RdNet.Transport.Gateway;
+using RdNet.Transport.Handshake;
 using RdNet.Transport.Links;
 using Serilog;
 
@@ -62,6 +63,14 @@ internal static class HostSwitchCommand
             var rules = parse.GetValue(portForward)!.Select(PortForwardRule.Parse).ToList();
             var vmHs = parse.GetValue(vmHandshake) is { } h ? LinkEndpoint.Parse(h) : null;
             var vmData = parse.GetValue(vmDataListen) is { } d ? LinkEndpoint.Parse(d) : null;
+            // Windows without the flags: as the original, find the WSL VM among the running compute systems (spec §2.2)
+            // and use its Hyper-V socket ports 6669/6656.
+            var discover = vmHs is null && OperatingSystem.IsWindows();
+            if (discover)
+            {
+                vmHs = LinkEndpoint.Parse($"hvsock://any:{HandshakeSignature.HandshakePort}");
+                vmData = LinkEndpoint.Parse($"hvsock://any:{HandshakeSignature.DataPort}");
+            }
             // With the handshake, the default --listen is not opened unless asked for.
             var endpoints = vmHs is not null && parse.GetResult(listen) is null or { Implicit: true }
                 ? []
@@ -75,7 +84,8 @@ internal static class HostSwitchCommand
             {
                 var pool = new FramePool(settings.FramePoolSize, settings.Link.MaxFrameLength);
                 var vm = vmHs is null ? null
-                    : new HostHandshakeConfig(vmHs, vmData!, HandshakeSettings.FromConfig(system.Settings.Config).Host, settings.Link);
+                    : new HostHandshakeConfig(vmHs, vmData!, HandshakeSettings.FromConfig(system.Settings.Config).Host, settings.Link,
+                        discover ? DiscoverWslVm : null);
                 system.ActorOf(HostSwitchActor.Props(new HostSwitchConfig(network, bound, settings, domains, pcapWriter, common.Debug, vm), pool, exit), "host-switch");
             }, ct, beforeStart: _ =>
             {
@@ -92,7 +102,7 @@ internal static class HostSwitchCommand
                         throw new FatalSetupException($"cannot listen on {e}: {ex.Message}");
                     }
                 }
-                if (vmData is not null)
+                if (vmData is not null && !discover)
                 {
                     // A busy or impossible data endpoint is a clear fatal line now, not five failed handshakes later.
                     try
@@ -119,6 +129,10 @@ internal static class HostSwitchCommand
         });
         return cmd;
     }
+
+    private static IReadOnlyList<VmCandidate> DiscoverWslVm() => OperatingSystem.IsWindows()
+        ? HyperVDiscovery.FromRegistry(HandshakeSignature.HandshakePort, HandshakeSignature.DataPort)
+        : throw new PlatformNotSupportedException("VM discovery reads the Windows registry; give --vm-handshake and --vm-data-listen here");
 
     private static List<string> ReadResolvConfSearch()
     {

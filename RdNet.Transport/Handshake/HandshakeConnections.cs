@@ -50,6 +50,33 @@ public static class HandshakeConnections
     }
 
     /// <summary>
+    /// Host, discovery (spec §2.2): probes every candidate at once; the first that answers with a phrase wins and the
+    /// others are cancelled. Fails only when none answers, naming each one's failure.
+    /// </summary>
+    public static async Task<(VmCandidate Candidate, SignatureKind Kind)> ProbeFirstAsync(IReadOnlyList<VmCandidate> candidates, CancellationToken ct)
+    {
+        if (candidates.Count == 0) throw new HandshakeException("no VM to probe");
+        if (candidates.Count == 1) return (candidates[0], await ProbeAsync(candidates[0].Handshake, ct).ConfigureAwait(false));
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var tasks = candidates.Select(c => ProbeAsync(c.Handshake, cts.Token)).ToList();
+        var pending = new List<Task<SignatureKind>>(tasks);
+        var failures = new List<string>();
+        while (pending.Count > 0)
+        {
+            var done = await Task.WhenAny(pending).ConfigureAwait(false);
+            pending.Remove(done);
+            if (done.IsCompletedSuccessfully)
+            {
+                await cts.CancelAsync().ConfigureAwait(false);
+                return (candidates[tasks.IndexOf(done)], done.Result);
+            }
+            failures.Add($"{candidates[tasks.IndexOf(done)].Name}: {done.Exception?.GetBaseException().Message ?? "cancelled"}");
+        }
+        ct.ThrowIfCancellationRequested();
+        throw new HandshakeException($"none of {candidates.Count} VMs answered: {string.Join("; ", failures)}");
+    }
+
+    /// <summary>
     /// Host, step 4: connect again and write READY. The guest writes its phrase first on this connection too; it is
     /// read and ignored so that closing never resets a connection with unread data (TCP would send RST).
     /// </summary>

@@ -166,3 +166,52 @@ public sealed class HostHandshakeActorTests : TestKit
         }
     }
 }
+
+/// <summary>Discovery (spec §2.2) as the Windows host runs it, with unix endpoints standing for the VMs' Hyper-V sockets.</summary>
+public sealed class HostDiscoveryTests : TestKit
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public void Of_several_candidate_vms_the_one_that_answers_with_a_phrase_gets_the_handshake()
+    {
+        var dir = Directory.CreateTempSubdirectory("rdnet-hd-").FullName;
+        try
+        {
+            VmCandidate Vm(string name) => new(name, LinkEndpoint.Parse($"unix://{dir}/{name}-hs.sock"), LinkEndpoint.Parse($"unix://{dir}/{name}-data.sock"));
+            var absent = Vm("absent");
+            var wrong = Vm("wrong");
+            var wsl = Vm("wsl");
+            using var other = new FakeGuest(wrong.Handshake, wrong.DataListen) { Phrase = "some other service speaking first"u8.ToArray() };
+            using var guest = new FakeGuest(wsl.Handshake, wsl.DataListen);
+            var rounds = 0;
+            var router = CreateTestProbe();
+            ChildActorOf(HostHandshakeActor.Props(
+                new HostHandshakeConfig(absent.Handshake, absent.DataListen, HostHandshakeActorTests.Fast(), new LinkOptions(), () => { rounds++; return [absent, wrong, wsl]; }),
+                router, new FramePool(16, 4000)));
+            var attach = router.ExpectMsg<AttachLink>(Wait);
+            Assert.Contains("wsl-data.sock", attach.Name, StringComparison.Ordinal);
+            ExpectMsg<VmLinkUp>(Wait);
+            Assert.Equal(1, guest.Readies);
+            Assert.Equal(0, other.Readies);
+            Assert.True(rounds >= 1);
+            attach.Link.Dispose();
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public void No_running_vm_is_retried_and_ends_in_the_original_message()
+    {
+        var router = CreateTestProbe();
+        ChildActorOf(HostHandshakeActor.Props(
+            new HostHandshakeConfig(LinkEndpoint.Parse("unix:///nonexistent/hs.sock"), LinkEndpoint.Parse("unix:///nonexistent/data.sock"),
+                HostHandshakeActorTests.Fast(discoverySeconds: 1), new LinkOptions(), () => HyperVDiscovery.Candidates([], 6669, 6656)),
+            router, new FramePool(16, 4000)));
+        var gaveUp = ExpectMsg<HandshakeGaveUp>(Wait);
+        Assert.Contains("no running WSL VM found", gaveUp.Reason, StringComparison.Ordinal);
+    }
+}
