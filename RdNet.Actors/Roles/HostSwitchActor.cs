@@ -23,6 +23,7 @@ public sealed record HostSwitchConfig(
     IReadOnlyList<string> SearchDomains,
     PcapWriter? Pcap,
     bool LogTraffic,
+    EgressPolicy Egress,
     HostHandshakeConfig? VmHandshake = null);
 
 /// <summary>
@@ -110,6 +111,7 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
             Context.ActorOf(HostHandshakeActor.Props(vm, _router, _pool), "vm-handshake");
         _log.Info("host-switch up: subnet {Subnet}, gateway {Gateway} ({Mac}), guest {Guest}, host alias {Host}",
             net, net.Gateway, net.GatewayMac, net.Guest, net.HostAlias);
+        _log.Info("MTU {Mtu}; egress policy: {Egress}", net.Mtu, _config.Egress);
         if (_config.LogTraffic && s.StatsInterval > TimeSpan.Zero)
             Timers.StartPeriodicTimer("traffic", LogTraffic.Instance, s.StatsInterval);
     }

@@ -16,6 +16,10 @@ namespace RdNet.Cli.Commands;
 internal static class HostSwitchCommand
 {
     public const string DefaultListen = "unix:///run/rdnet/host-switch.sock";
+    private const int MinMtu = 576;
+
+    // The 2-byte frame length prefix carries up to 65535 bytes: 65520 + 14 (Ethernet header) fits with room to spare.
+    private const int MaxMtu = 65520;
 
     public static Command Create()
     {
@@ -46,10 +50,25 @@ internal static class HostSwitchCommand
         }, v => v is null ? null : CommonFlags.ValidateEndpoint(v) ?? (v.StartsWith("fd:", StringComparison.Ordinal) ? $"'{v}': host-switch cannot listen on a descriptor" : null));
         var pcap = new Option<string?>("--pcap") { Description = "Write every switched frame to this pcap file (implied as capture.pcap by --debug)." };
         var logFile = CommonFlags.LogFile(null);
+        var outboundAllow = CommonFlags.ValidatedEach(new Option<string[]>("--outbound-allow")
+        {
+            Description = "Guest traffic may only go to these host destinations (repeatable CIDR, e.g. 127.0.0.0/8). Default: anywhere except 169.254.0.0/16, which only an allow entry covering it opens.",
+            DefaultValueFactory = _ => [],
+        }, v => Ipv4Cidr.TryParse(v, out _, out var e) ? null : e);
+        var outboundDeny = CommonFlags.ValidatedEach(new Option<string[]>("--outbound-deny")
+        {
+            Description = "Guest traffic to these host destinations is refused (repeatable CIDR); deny wins over allow.",
+            DefaultValueFactory = _ => [],
+        }, v => Ipv4Cidr.TryParse(v, out _, out var e) ? null : e);
+        var mtu = CommonFlags.Validated(new Option<int>("--mtu")
+        {
+            Description = $"MTU of the virtual network (default {VirtualNetwork.DefaultMtu}, as the original; up to {MaxMtu}): DHCP option 26 and the TCP MSS the gateway offers.",
+            DefaultValueFactory = _ => VirtualNetwork.DefaultMtu,
+        }, v => v is < MinMtu or > MaxMtu ? $"invalid --mtu {v}: expected an integer from {MinMtu} to {MaxMtu}" : null);
 
         var cmd = new Command("host-switch", "The host side: L2 switch with MAC learning, and the gateway at .1 (ARP for .1/.254, ICMP echo, DHCP).")
         {
-            debug, subnet, portForward, listen, searchDomains, vmHandshake, vmDataListen, pcap, logFile,
+            debug, subnet, portForward, listen, searchDomains, pcap, logFile, outboundAllow, outboundDeny, mtu, vmHandshake, vmDataListen,
         };
         cmd.Validators.Add(r =>
         {
@@ -59,7 +78,10 @@ internal static class HostSwitchCommand
         cmd.SetAction(async (parse, ct) =>
         {
             var common = new CommonOptions(parse.GetValue(debug), parse.GetValue(logFile));
-            var network = VirtualNetwork.Parse(parse.GetValue(subnet)!);
+            var network = VirtualNetwork.Parse(parse.GetValue(subnet)!) with { Mtu = parse.GetValue(mtu) };
+            var egress = new EgressPolicy(
+                parse.GetValue(outboundAllow)!.Select(Ipv4Cidr.Parse).ToList(),
+                parse.GetValue(outboundDeny)!.Select(Ipv4Cidr.Parse).ToList());
             var rules = parse.GetValue(portForward)!.Select(PortForwardRule.Parse).ToList();
             var vmHs = parse.GetValue(vmHandshake) is { } h ? LinkEndpoint.Parse(h) : null;
             var vmData = parse.GetValue(vmDataListen) is { } d ? LinkEndpoint.Parse(d) : null;
@@ -86,7 +108,7 @@ internal static class HostSwitchCommand
                 var vm = vmHs is null ? null
                     : new HostHandshakeConfig(vmHs, vmData!, HandshakeSettings.FromConfig(system.Settings.Config).Host, settings.Link,
                         discover ? DiscoverWslVm : null);
-                system.ActorOf(HostSwitchActor.Props(new HostSwitchConfig(network, bound, settings, domains, pcapWriter, common.Debug, vm), pool, exit), "host-switch");
+                system.ActorOf(HostSwitchActor.Props(new HostSwitchConfig(network, bound, settings, domains, pcapWriter, common.Debug, egress, vm), pool, exit), "host-switch");
             }, ct, beforeStart: _ =>
             {
                 // Bind before the actor system starts, so a bad or busy endpoint is one clear fatal line.

@@ -88,6 +88,16 @@ public enum DropReason
     DhcpPoolExhausted,
     DhcpLeaseTableFull,
 
+    // Egress policy (NAT of guest traffic onto host sockets)
+    /// <summary>A destination that is never forwarded: 0/8, 127/8, multicast, 240/4, broadcast, or a virtual-subnet address other than .1/.254.</summary>
+    EgressMartian,
+    /// <summary>169.254.0.0/16 (cloud metadata and link-local), blocked unless an --outbound-allow entry covers it.</summary>
+    EgressLinkLocal,
+    /// <summary>Covered by an --outbound-deny entry.</summary>
+    EgressDenied,
+    /// <summary>--outbound-allow entries exist and none covers the destination.</summary>
+    EgressNotAllowed,
+
     // network-setup's relay between vm-switch and the host data link (issue #7)
     RelayPeerDown,
 }

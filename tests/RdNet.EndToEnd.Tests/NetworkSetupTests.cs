@@ -50,7 +50,8 @@ public sealed class NetworkSetupTests : IDisposable
 
     private ChildProcess StartHostSwitch() =>
         _sb.StartIn(_sb.HostNs, "host-switch", Harness.RdnetPath,
-            "host-switch", "--vm-handshake", $"unix://{HandshakeSocket}", "--vm-data-listen", $"unix://{DataSocket}", "--search-domain", "e2e.test", "--debug", "--pcap", Path.Combine(_sb.Dir, "host.pcap"));
+            "host-switch", "--vm-handshake", $"unix://{HandshakeSocket}", "--vm-data-listen", $"unix://{DataSocket}", "--search-domain", "e2e.test",
+            "--outbound-allow", "127.0.0.0/8", "--debug", "--pcap", Path.Combine(_sb.Dir, "host.pcap"));
 
     /// <summary>nsenter --net keeps network-setup in the machine's mount namespace, as in the VM, so its `ip netns add` is visible.</summary>
     private ChildProcess StartNetworkSetup(params string[] extra)
