@@ -42,6 +42,7 @@ public sealed class HostHandshakeActor : ReceiveActor, IWithTimers
     private sealed record DataAccepted(int Generation, Socket Socket);
     private sealed record AcceptFailed(int Generation, string Failure);
     private sealed record DeadlineReached(int Generation);
+    private sealed record AttachTimedOut(string Name);
 
     public HostHandshakeActor(HostHandshakeConfig config, IActorRef router, FramePool pool, Func<TimeSpan>? clock = null)
     {
@@ -68,6 +69,7 @@ public sealed class HostHandshakeActor : ReceiveActor, IWithTimers
         _step = new CancellationTokenSource();
         var gen = ++_generation;
         var ct = _step.Token;
+        Timers.Cancel("attach");
         if (action.Step is not (HostStep.Linked or HostStep.Failed))
             Timers.StartSingleTimer("deadline", new DeadlineReached(gen), Clamp(action.Deadline - _clock()));
         else
@@ -184,11 +186,21 @@ public sealed class HostHandshakeActor : ReceiveActor, IWithTimers
     private void Linked(string name)
     {
         IActorRef? port = null;
+        // The router refuses a link when it is full (max-ports): then no PortAttached comes and the link is gone.
+        Timers.StartSingleTimer("attach", new AttachTimedOut(name), _config.Timings.ConnectTimeout);
         Receive<PortAttached>(a => a.Name == name, a =>
         {
+            Timers.Cancel("attach");
             port = a.Port;
             Context.Watch(a.Port);
         });
+        Receive<AttachTimedOut>(t => t.Name == name && port is null, _ =>
+        {
+            _log.Warning("The switch did not attach data link {Link}; doing the handshake again", name);
+            Context.Parent.Tell(new VmLinkDown(name));
+            Apply(_core.LinkDropped(_clock()));
+        });
+        Receive<AttachTimedOut>(_ => { });
         Receive<Terminated>(t => t.ActorRef.Equals(port), _ =>
         {
             _log.Warning("Data link {Link} dropped; doing the handshake again", name);
@@ -198,7 +210,11 @@ public sealed class HostHandshakeActor : ReceiveActor, IWithTimers
         CommonReceives();
     }
 
-    private void Waiting() => CommonReceives();
+    private void Waiting()
+    {
+        Receive<AttachTimedOut>(_ => { });
+        CommonReceives();
+    }
 
     private void GaveUp()
     {

@@ -181,6 +181,7 @@ public sealed class NetworkSetupActor : ReceiveActor, IWithTimers
         {
             // A namespace left by a previous run (like the stale veth, spec §2.3 step 0): start clean.
             p.DeleteNamespace(ns);
+            _log.Warning("Removed a stale namespace {Namespace} left by a previous run", ns);
         }
         p.AddNamespace(ns);
         _resources.NamespaceCreated(ns);

@@ -159,11 +159,16 @@ public sealed class NetworkSetupTests : IDisposable
     {
         // A veth left by a previous run in the default namespace.
         Harness.Require(Harness.Ip("-n", DefaultNs, "link", "add", "veth-rd-wsl", "type", "veth", "peer", "name", "stale-peer"), "stale veth");
+        // And a namespace of the same name.
+        Harness.Require(Harness.Ip("netns", "add", GuestNs), "stale namespace");
+        Harness.Require(Harness.Ip("-n", GuestNs, "link", "add", "stale0", "type", "veth", "peer", "name", "stale1"), "stale namespace content");
         StartHostSwitch();
         var setup = StartNetworkSetup("--veth-host-name", "veth-rd-wsl", "--veth-host-address", "192.168.143.2/24",
             "--veth-ns-name", "veth-rd-ns", "--veth-ns-address", "192.168.143.1/24", "--handshake-signature", "original");
         Assert.True(await Harness.WaitUntil(() => File.Exists(PidFile), Long), Diagnostics());
         Assert.Contains("Removed a stale veth-rd-wsl", setup.Output, StringComparison.Ordinal);
+        Assert.Contains($"Removed a stale namespace {GuestNs}", setup.Output, StringComparison.Ordinal);
+        Assert.NotEqual(0, InNs(GuestNs, "ip", "link", "show", "dev", "stale0").ExitCode);
         Assert.Contains("inet 192.168.143.2/24", InNs(DefaultNs, "ip", "-o", "addr", "show", "dev", "veth-rd-wsl").Stdout, StringComparison.Ordinal);
         Assert.Contains("inet 192.168.143.1/24", InNs(GuestNs, "ip", "-o", "addr", "show", "dev", "veth-rd-ns").Stdout, StringComparison.Ordinal);
         Assert.NotEqual(0, InNs(DefaultNs, "ip", "link", "show", "dev", "stale-peer").ExitCode);

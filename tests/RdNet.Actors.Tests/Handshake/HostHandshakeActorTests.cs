@@ -143,6 +143,19 @@ public sealed class HostHandshakeActorTests : TestKit
     }
 
     [Fact]
+    public void A_link_the_switch_never_attaches_counts_as_dropped_and_the_handshake_is_redone()
+    {
+        var guest = Guest();
+        var (_, router) = Host(Fast());
+        var first = router.ExpectMsg<AttachLink>(Wait); // no PortAttached follows: the router refused it (full)
+        first.Link.Dispose();
+        ExpectMsg<VmLinkUp>(Wait);
+        Assert.Equal(first.Name, ExpectMsg<VmLinkDown>(Wait).LinkName);
+        router.ExpectMsg<AttachLink>(Wait).Link.Dispose();
+        Assert.Equal(2, ExpectMsg<VmLinkUp>(Wait).Handshake);
+    }
+
+    [Fact]
     public void Retries_exhausted_end_in_one_clear_failure()
     {
         var guest = Guest();
