@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Event;
 using Akka.Pattern;
+using RdNet.Actors.Dns;
 using RdNet.Actors.Gateway;
 using RdNet.Actors.Handshake;
 using RdNet.Actors.Infrastructure;
@@ -11,6 +12,7 @@ using RdNet.Transport.Diagnostics;
 using RdNet.Transport.Gateway;
 using RdNet.Transport.Links;
 using RdNet.Transport.Protocols.Dhcp;
+using RdNet.Transport.Protocols.Dns;
 using RdNet.Transport.Wire;
 using static RdNet.Actors.Switch.SwitchProtocol;
 
@@ -24,6 +26,7 @@ public sealed record HostSwitchConfig(
     PcapWriter? Pcap,
     bool LogTraffic,
     EgressPolicy Egress,
+    IReadOnlyList<System.Net.IPEndPoint>? DnsUpstreams = null,
     HostHandshakeConfig? VmHandshake = null);
 
 /// <summary>
@@ -97,8 +100,11 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
             SearchDomains: _config.SearchDomains,
             MaxLeases: s.DhcpMaxLeases,
             OfferHold: s.DhcpOfferHold));
-        var core = new GatewayCore(net, dhcp, _pool, new DropCounters());
-        Context.ActorOf(GatewayActor.Props(core, _router, net, s.DhcpExpiryInterval), "gateway");
+        var drops = new DropCounters();
+        var services = new Dictionary<GatewayService, Func<IFrameSink, Props>>();
+        AddDns(services, net, drops);
+        var core = new GatewayCore(net, dhcp, _pool, drops, new HashSet<GatewayService>(services.Keys));
+        Context.ActorOf(GatewayActor.Props(core, _router, net, s.DhcpExpiryInterval, services), "gateway");
 
         var i = 0;
         foreach (var (endpoint, bound) in _config.Listeners)
@@ -114,6 +120,17 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
         _log.Info("MTU {Mtu}; egress policy: {Egress}", net.Mtu, _config.Egress);
         if (_config.LogTraffic && s.StatsInterval > TimeSpan.Zero)
             Timers.StartPeriodicTimer("traffic", LogTraffic.Instance, s.StatsInterval);
+    }
+
+    /// <summary>DNS on .1:53 (issue #3): --dns-upstream servers if given, else the host's own resolver.</summary>
+    private void AddDns(Dictionary<GatewayService, Func<IFrameSink, Props>> services, VirtualNetwork net, DropCounters drops)
+    {
+        var dns = DnsSettings.FromConfig(Context.System.Settings.Config, net);
+        IDnsUpstream upstream = _config.DnsUpstreams is { Count: > 0 } servers
+            ? new NameserverUpstream(servers, dns.UpstreamTimeout, dns.UpstreamAttempts)
+            : HostResolver.Create();
+        var server = new DnsServer(dns.ServerOptions, drops);
+        services[GatewayService.Dns] = sink => DnsServiceActor.Props(server, upstream, dns, sink, _pool, net);
     }
 
     // The router and gateway hold no per-frame state worth losing the switch over: a throw is logged and resumed.

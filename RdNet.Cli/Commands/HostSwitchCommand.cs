@@ -48,6 +48,11 @@ internal static class HostSwitchCommand
         {
             Description = "Where network-setup's data connection is accepted after READY, e.g. vsock://any:6656 or unix:///path. Needs --vm-handshake.",
         }, v => v is null ? null : CommonFlags.ValidateEndpoint(v) ?? (v.StartsWith("fd:", StringComparison.Ordinal) ? $"'{v}': host-switch cannot listen on a descriptor" : null));
+        var dnsUpstream = CommonFlags.ValidatedEach(new Option<string[]>("--dns-upstream")
+        {
+            Description = "Send the guest's DNS queries (other than the local zones) to this nameserver, IP:PORT (repeatable, tried in order), e.g. 127.0.0.1:5353, instead of the host's resolver (/etc/resolv.conf on Linux, the OS resolver API on Windows).",
+            DefaultValueFactory = _ => [],
+        }, v => TryParseDnsUpstream(v, out _) ? null : $"invalid --dns-upstream '{v}': expected IP:PORT like 127.0.0.1:53 or [::1]:53");
         var pcap = new Option<string?>("--pcap") { Description = "Write every switched frame to this pcap file (implied as capture.pcap by --debug)." };
         var logFile = CommonFlags.LogFile(null);
         var outboundAllow = CommonFlags.ValidatedEach(new Option<string[]>("--outbound-allow")
@@ -66,9 +71,9 @@ internal static class HostSwitchCommand
             DefaultValueFactory = _ => VirtualNetwork.DefaultMtu,
         }, v => v is < MinMtu or > MaxMtu ? $"invalid --mtu {v}: expected an integer from {MinMtu} to {MaxMtu}" : null);
 
-        var cmd = new Command("host-switch", "The host side: L2 switch with MAC learning, and the gateway at .1 (ARP for .1/.254, ICMP echo, DHCP).")
+        var cmd = new Command("host-switch", "The host side: L2 switch with MAC learning, and the gateway at .1 (ARP for .1/.254, ICMP echo, DHCP, DNS on UDP).")
         {
-            debug, subnet, portForward, listen, searchDomains, pcap, logFile, outboundAllow, outboundDeny, mtu, vmHandshake, vmDataListen,
+            debug, subnet, portForward, listen, searchDomains, dnsUpstream, pcap, logFile, outboundAllow, outboundDeny, mtu, vmHandshake, vmDataListen,
         };
         cmd.Validators.Add(r =>
         {
@@ -98,6 +103,7 @@ internal static class HostSwitchCommand
                 ? []
                 : parse.GetValue(listen)!.Select(LinkEndpoint.Parse).ToList();
             var domains = parse.GetResult(searchDomains) is null ? ReadResolvConfSearch() : parse.GetValue(searchDomains)!.Where(d => d.Length > 0).ToList();
+            var upstreams = parse.GetValue(dnsUpstream)!.Select(v => TryParseDnsUpstream(v, out var ep) ? ep! : throw new FormatException(v)).ToList();
             var pcapPath = parse.GetValue(pcap) ?? (common.Debug ? Path.Combine(Environment.CurrentDirectory, "capture.pcap") : null);
 
             var bound = new List<(LinkEndpoint, LinkListenerActor.PreBound?)>();
@@ -108,7 +114,7 @@ internal static class HostSwitchCommand
                 var vm = vmHs is null ? null
                     : new HostHandshakeConfig(vmHs, vmData!, HandshakeSettings.FromConfig(system.Settings.Config).Host, settings.Link,
                         discover ? DiscoverWslVm : null);
-                system.ActorOf(HostSwitchActor.Props(new HostSwitchConfig(network, bound, settings, domains, pcapWriter, common.Debug, egress, vm), pool, exit), "host-switch");
+                system.ActorOf(HostSwitchActor.Props(new HostSwitchConfig(network, bound, settings, domains, pcapWriter, common.Debug, egress, upstreams, vm), pool, exit), "host-switch");
             }, ct, beforeStart: _ =>
             {
                 // Bind before the actor system starts, so a bad or busy endpoint is one clear fatal line.
@@ -155,6 +161,10 @@ internal static class HostSwitchCommand
     private static IReadOnlyList<VmCandidate> DiscoverWslVm() => OperatingSystem.IsWindows()
         ? HyperVDiscovery.FromRegistry(HandshakeSignature.HandshakePort, HandshakeSignature.DataPort)
         : throw new PlatformNotSupportedException("VM discovery reads the Windows registry; give --vm-handshake and --vm-data-listen here");
+
+    private static bool TryParseDnsUpstream(string text, out System.Net.IPEndPoint? endpoint) =>
+        System.Net.IPEndPoint.TryParse(text, out endpoint) && endpoint.Port != 0 && text.Contains(':', StringComparison.Ordinal)
+        && (endpoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? text.Count(c => c == ':') == 1 : text.StartsWith('['));
 
     private static List<string> ReadResolvConfSearch()
     {

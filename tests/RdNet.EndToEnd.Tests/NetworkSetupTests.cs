@@ -51,7 +51,8 @@ public sealed class NetworkSetupTests : IDisposable
     private ChildProcess StartHostSwitch() =>
         _sb.StartIn(_sb.HostNs, "host-switch", Harness.RdnetPath,
             "host-switch", "--vm-handshake", $"unix://{HandshakeSocket}", "--vm-data-listen", $"unix://{DataSocket}", "--search-domain", "e2e.test",
-            "--outbound-allow", "127.0.0.0/8", "--debug", "--pcap", Path.Combine(_sb.Dir, "host.pcap"));
+            // Loopback-only namespace; DNS never leaves it (nothing in these tests resolves names).
+            "--outbound-allow", "127.0.0.0/8", "--dns-upstream", "127.0.0.1:5353", "--debug", "--pcap", Path.Combine(_sb.Dir, "host.pcap"));
 
     /// <summary>nsenter --net keeps network-setup in the machine's mount namespace, as in the VM, so its `ip netns add` is visible.</summary>
     private ChildProcess StartNetworkSetup(params string[] extra)
