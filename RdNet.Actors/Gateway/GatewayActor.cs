@@ -26,6 +26,7 @@ public sealed class GatewayActor : ReceiveActor, IWithTimers
     private readonly TimeSpan _expiryInterval;
     private readonly IReadOnlyDictionary<GatewayService, Func<IFrameSink, Props>> _services;
     private readonly Dictionary<GatewayService, IActorRef> _serviceActors = [];
+    private readonly IReadOnlyDictionary<ushort, GatewayService> _localTcpPorts;
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -43,8 +44,9 @@ public sealed class GatewayActor : ReceiveActor, IWithTimers
     }
 
     public GatewayActor(GatewayCore core, IActorRef router, VirtualNetwork network, TimeSpan expiryInterval,
-        IReadOnlyDictionary<GatewayService, Func<IFrameSink, Props>> services)
+        IReadOnlyDictionary<GatewayService, Func<IFrameSink, Props>> services, IReadOnlyDictionary<ushort, GatewayService> localTcpPorts)
     {
+        _localTcpPorts = localTcpPorts;
         _core = core;
         _router = router;
         _network = network;
@@ -93,6 +95,14 @@ public sealed class GatewayActor : ReceiveActor, IWithTimers
             if (n > 0) _log.Info("{Count} DHCP leases expired", n);
         });
         Receive<GetStats>(_ => Sender.Tell(Stats()));
+        Receive<GatewayProtocol.RequestLocalPorts>(_ =>
+        {
+            foreach (var (port, service) in _localTcpPorts)
+            {
+                if (_serviceActors.TryGetValue(service, out var owner))
+                    Sender.Tell(new Tcp.TcpNatProtocol.RegisterLocalPort(port, owner));
+            }
+        });
     }
 
     private GatewayStats Stats() =>
@@ -109,7 +119,9 @@ public sealed class GatewayActor : ReceiveActor, IWithTimers
         new OneForOneStrategy(10, TimeSpan.FromMinutes(1), _ => Directive.Restart);
 
     public static Props Props(GatewayCore core, IActorRef router, VirtualNetwork network, TimeSpan expiryInterval,
-        IReadOnlyDictionary<GatewayService, Func<IFrameSink, Props>>? services = null) =>
+        IReadOnlyDictionary<GatewayService, Func<IFrameSink, Props>>? services = null,
+        IReadOnlyDictionary<ushort, GatewayService>? localTcpPorts = null) =>
         Akka.Actor.Props.Create(() => new GatewayActor(core, router, network, expiryInterval,
-            services ?? new Dictionary<GatewayService, Func<IFrameSink, Props>>()));
+            services ?? new Dictionary<GatewayService, Func<IFrameSink, Props>>(),
+            localTcpPorts ?? new Dictionary<ushort, GatewayService>()));
 }

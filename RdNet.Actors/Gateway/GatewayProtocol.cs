@@ -13,5 +13,14 @@ public static class GatewayProtocol
     /// writes an ordinary socket and sees EOF/half-close as the guest sent it. The service owns
     /// <paramref name="Socket"/> and disposes it.
     /// </summary>
+    /// <summary>
+    /// The TCP service asks its parent, the gateway, at every start which sibling services own gateway TCP ports; the
+    /// gateway answers with one <see cref="Tcp.TcpNatProtocol.RegisterLocalPort"/> per port.
+    /// </summary>
+    public sealed record RequestLocalPorts
+    {
+        public static readonly RequestLocalPorts Instance = new();
+    }
+
     public sealed record LocalStreamAccepted(Socket Socket, Ipv4Address GuestAddress, ushort GuestPort, ushort LocalPort);
 }

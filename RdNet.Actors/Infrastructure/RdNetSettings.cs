@@ -1,4 +1,5 @@
 using Akka.Configuration;
+using RdNet.Actors.Tcp;
 using RdNet.Transport.Links;
 
 namespace RdNet.Actors.Infrastructure;
@@ -23,6 +24,9 @@ public sealed record RdNetSettings(
     TimeSpan ListenerMaxBackoff,
     TimeSpan StatsInterval)
 {
+    /// <summary>The <c>rdnet.tcp</c> section (TCP NAT bounds).</summary>
+    public TcpNatSettings Tcp { get; init; } = TcpNatSettings.Default;
+
     public static RdNetSettings FromConfig(Config config)
     {
         var r = config.GetConfig("rdnet") ?? throw new ConfigurationException("the 'rdnet' section is missing from hocon/");
@@ -47,6 +51,9 @@ public sealed record RdNetSettings(
             DhcpClientPath: r.GetString("vm-switch.dhcp-client"),
             ListenerMinBackoff: r.GetTimeSpan("host-switch.listener-min-backoff"),
             ListenerMaxBackoff: r.GetTimeSpan("host-switch.listener-max-backoff"),
-            StatsInterval: r.GetTimeSpan("host-switch.stats-interval"));
+            StatsInterval: r.GetTimeSpan("host-switch.stats-interval"))
+        {
+            Tcp = TcpNatSettings.FromConfig(r),
+        };
     }
 }

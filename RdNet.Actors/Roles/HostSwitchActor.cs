@@ -7,6 +7,7 @@ using RdNet.Actors.Handshake;
 using RdNet.Actors.Infrastructure;
 using RdNet.Actors.Links;
 using RdNet.Actors.Switch;
+using RdNet.Actors.Tcp;
 using RdNet.Transport.Buffers;
 using RdNet.Transport.Diagnostics;
 using RdNet.Transport.Gateway;
@@ -101,10 +102,15 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
             MaxLeases: s.DhcpMaxLeases,
             OfferHold: s.DhcpOfferHold));
         var drops = new DropCounters();
-        var services = new Dictionary<GatewayService, Func<IFrameSink, Props>>();
+        var services = new Dictionary<GatewayService, Func<IFrameSink, Props>>
+        {
+            [GatewayService.Tcp] = sink => TcpNatActor.Props(sink, _pool, drops, net, _config.Egress, s.Tcp),
+        };
         AddDns(services, net, drops);
         var core = new GatewayCore(net, dhcp, _pool, drops, new HashSet<GatewayService>(services.Keys));
-        Context.ActorOf(GatewayActor.Props(core, _router, net, s.DhcpExpiryInterval, services), "gateway");
+        // Guest TCP to .1:53 is DNS over TCP, served by the DNS service through the TCP stack.
+        var localTcpPorts = new Dictionary<ushort, GatewayService> { [53] = GatewayService.Dns };
+        Context.ActorOf(GatewayActor.Props(core, _router, net, s.DhcpExpiryInterval, services, localTcpPorts), "gateway");
 
         var i = 0;
         foreach (var (endpoint, bound) in _config.Listeners)

@@ -8,6 +8,7 @@ using RdNet.Transport.Diagnostics;
 using RdNet.Transport.Gateway;
 using RdNet.Transport.Handshake;
 using RdNet.Transport.Links;
+using RdNet.Transport.Wire;
 using Serilog;
 
 namespace RdNet.Cli.Commands;
@@ -110,6 +111,9 @@ internal static class HostSwitchCommand
             PcapWriter? pcapWriter = null;
             return await RoleHost.RunAsync("host-switch", common, (system, settings, exit) =>
             {
+                // A larger --mtu raises the frame limit (and pooled buffer size) of this process to carry it.
+                if (network.Mtu + EthernetFrame.HeaderLength > settings.Link.MaxFrameLength)
+                    settings = settings with { Link = settings.Link with { MaxFrameLength = network.Mtu + EthernetFrame.HeaderLength } };
                 var pool = new FramePool(settings.FramePoolSize, settings.Link.MaxFrameLength);
                 var vm = vmHs is null ? null
                     : new HostHandshakeConfig(vmHs, vmData!, HandshakeSettings.FromConfig(system.Settings.Config).Host, settings.Link,

@@ -127,6 +127,55 @@ public enum DropReason
     WslProxyUdpFlowLimit,
     WslProxyUdpSendFailed,
 
+    // TCP engine (RdNet.Transport/Tcp): segments a connection does not accept (RFC 9293 §3.10.7, RFC 5961, RFC 7323)
+    /// <summary>Sequence number outside the receive window (answered with an ACK).</summary>
+    TcpOutsideWindow,
+    /// <summary>Data while our receive window is zero: a zero-window probe, answered with an ACK.</summary>
+    TcpZeroWindowProbe,
+    /// <summary>Timestamp older than TS.Recent (PAWS, RFC 7323 §5).</summary>
+    TcpPawsRejected,
+    /// <summary>RST whose sequence number is outside the window.</summary>
+    TcpRstOutOfWindow,
+    /// <summary>RST inside the window but not at RCV.NXT: answered with a challenge ACK (RFC 5961 §3).</summary>
+    TcpRstChallenged,
+    /// <summary>SYN on a synchronized connection: answered with a challenge ACK (RFC 5961 §4).</summary>
+    TcpSynChallenged,
+    /// <summary>A segment without ACK on a synchronized connection.</summary>
+    TcpNoAck,
+    /// <summary>ACK of data never sent (RFC 5961 §5).</summary>
+    TcpAckOfUnsentData,
+    /// <summary>ACK older than SND.UNA − MAX.SND.WND (RFC 5961 §5).</summary>
+    TcpAckTooOld,
+    /// <summary>An unacceptable ACK during the handshake (answered with RST).</summary>
+    TcpBadHandshakeAck,
+    /// <summary>Not a valid SYN to open a connection (ACK, RST or FIN set, or no SYN).</summary>
+    TcpBadSyn,
+    /// <summary>Out-of-order data that would need more reassembly ranges than the bound allows.</summary>
+    TcpOutOfOrderQueueFull,
+    /// <summary>Data past the right edge of the receive window (trimmed).</summary>
+    TcpDataBeyondWindow,
+    /// <summary>Data after our peer's FIN, or a segment for a closed connection.</summary>
+    TcpSegmentAfterClose,
+    /// <summary>A segment for a passive connection whose host side is still connecting.</summary>
+    TcpNotYetAccepted,
+    /// <summary>A SYN reusing a TIME-WAIT 4-tuple that RFC 6191 does not allow (old timestamp or sequence).</summary>
+    TcpTimeWaitSynRejected,
+
+    // TCP NAT (RdNet.Actors/Tcp): flows between guest connections and host sockets
+    /// <summary>A new SYN while the flow table is at rdnet.tcp.max-flows.</summary>
+    TcpNatFlowTableFull,
+    /// <summary>A new SYN while rdnet.tcp.max-connects-in-flight host connects are pending.</summary>
+    TcpNatConnectsInFlightFull,
+    /// <summary>A non-SYN segment for no known flow (answered with RST).</summary>
+    TcpNatNoFlow,
+    /// <summary>The host refused or failed the connect (answered with RST).</summary>
+    TcpNatConnectFailed,
+    /// <summary>The host connect did not finish within rdnet.tcp.connect-timeout (answered with RST).</summary>
+    TcpNatConnectTimeout,
+    /// <summary>A SYN to a gateway port that no local service owns (answered with RST).</summary>
+    TcpNatLocalPortClosed,
+    /// <summary>A segment on the way to a flow that was stopping.</summary>
+    TcpNatFlowGone,
     // network-setup's relay between vm-switch and the host data link (issue #7)
     RelayPeerDown,
 }

@@ -89,6 +89,20 @@ public readonly ref struct TcpSegment
         return true;
     }
 
+    /// <summary>
+    /// A view over a segment that <see cref="TryCreate"/> already accepted (the gateway verified it before handing
+    /// the frame on): the offsets are checked again, the checksum and options are not.
+    /// </summary>
+    public static bool TryCreateVerified(ReadOnlySpan<byte> ipPayload, out TcpSegment view)
+    {
+        view = default;
+        if (ipPayload.Length < MinHeaderLength) return false;
+        int dataOffset = (ipPayload[DataOffsetOffset] >> 4) * 4;
+        if (dataOffset < MinHeaderLength || dataOffset > ipPayload.Length) return false;
+        view = new TcpSegment(ipPayload);
+        return true;
+    }
+
     public ushort SourcePort => BinaryPrimitives.ReadUInt16BigEndian(_segment[SourcePortOffset..]);
     public ushort DestinationPort => BinaryPrimitives.ReadUInt16BigEndian(_segment[DestinationPortOffset..]);
     public uint SequenceNumber => BinaryPrimitives.ReadUInt32BigEndian(_segment[SequenceOffset..]);

@@ -19,7 +19,9 @@ public enum JsonValueBoundary
 }
 
 /// <summary>
-/// Strict validation of the PortMapping document the guest agent sends to wsl-proxy (spec §6.2):
+/// Validation of the PortMapping document the guest agent sends to wsl-proxy (spec §6.2). Field names match
+/// case-insensitively and unknown fields are ignored, as Go's encoding/json (the guest agent's and the original's
+/// decoder) does, so a newer agent's extra fields never cost the user their ports; the known fields are strict:
 /// <c>{"remove": bool, "ports": {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}, "connectAddrs": null}</c>.
 /// A document that is not that shape is refused as a whole with a reason; inside a valid document, each port
 /// entry or binding that is wrong (unknown protocol, bad port, bad address) is refused on its own, with a reason,
@@ -91,7 +93,7 @@ public static class PortMappingParser
 
         bool remove = false;
         JsonElement? ports = null;
-        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (var p in root.EnumerateObject())
         {
             if (!seen.Add(p.Name))
@@ -99,7 +101,7 @@ public static class PortMappingParser
                 error = $"field \"{p.Name}\" appears twice";
                 return false;
             }
-            switch (p.Name)
+            switch (p.Name.ToLowerInvariant())
             {
                 case "remove":
                     if (p.Value.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
@@ -118,7 +120,7 @@ public static class PortMappingParser
                     }
                     ports = p.Value;
                     break;
-                case "connectAddrs":
+                case "connectaddrs":
                     // Ignored by wsl-proxy (spec §6.2), but it still has to have its documented shape.
                     if (CheckConnectAddrs(p.Value) is { } bad)
                     {
@@ -127,8 +129,7 @@ public static class PortMappingParser
                     }
                     break;
                 default:
-                    error = $"unknown field \"{p.Name}\"; a PortMapping has only \"remove\", \"ports\" and \"connectAddrs\"";
-                    return false;
+                    break; // unknown fields are ignored, as encoding/json does
             }
         }
 
@@ -258,20 +259,19 @@ public static class PortMappingParser
         string? hostIp = null, hostPort = null;
         foreach (var f in binding.EnumerateObject())
         {
-            switch (f.Name)
+            switch (f.Name.ToLowerInvariant())
             {
-                case "HostIp" when hostIp is null && f.Value.ValueKind == JsonValueKind.String:
+                case "hostip" when hostIp is null && f.Value.ValueKind == JsonValueKind.String:
                     hostIp = f.Value.GetString()!;
                     break;
-                case "HostPort" when hostPort is null && f.Value.ValueKind == JsonValueKind.String:
+                case "hostport" when hostPort is null && f.Value.ValueKind == JsonValueKind.String:
                     hostPort = f.Value.GetString()!;
                     break;
-                case "HostIp" or "HostPort":
+                case "hostip" or "hostport":
                     error = $"\"{f.Name}\" must appear once, as a JSON string";
                     return false;
                 default:
-                    error = $"unknown field \"{f.Name}\"; a binding has only \"HostIp\" and \"HostPort\"";
-                    return false;
+                    break; // unknown fields are ignored, as encoding/json does
             }
         }
         if (hostPort is null)
@@ -300,8 +300,8 @@ public static class PortMappingParser
                 return $"\"connectAddrs\" holds a JSON {Kind(item)}; expected objects {{\"network\":\"tcp\",\"addr\":\"...\"}}";
             foreach (var f in item.EnumerateObject())
             {
-                if (f.Name is not ("network" or "addr") || f.Value.ValueKind != JsonValueKind.String)
-                    return $"\"connectAddrs\" entry field \"{f.Name}\" is not allowed; expected string fields \"network\" and \"addr\"";
+                if (f.Name.ToLowerInvariant() is "network" or "addr" && f.Value.ValueKind != JsonValueKind.String)
+                    return $"\"connectAddrs\" entry field \"{f.Name}\" is a JSON {Kind(f.Value)}; expected string fields \"network\" and \"addr\"";
             }
         }
         return null;

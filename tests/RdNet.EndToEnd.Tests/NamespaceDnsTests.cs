@@ -106,6 +106,31 @@ public sealed class NamespaceDnsTests
     }
 
     [Fact]
+    public async Task Dns_over_tcp_reaches_the_gateway_through_the_tcp_stack_and_answers_whole()
+    {
+        var (sb, upstream) = await StartAsync();
+        using var _ = sb;
+        using var __ = upstream;
+
+        // dig +tcp: the guest's TCP connection to .1:53 is accepted by the user-space TCP stack and served by DNS.
+        Assert.Equal("192.168.127.254", Short(sb, "host.rancher-desktop.internal", "+tcp"));
+        var big = Dig(sb, "big.example.test", "TXT", "+tcp");
+        Assert.True(big.ExitCode == 0, $"{big}\n{sb.Diagnostics()}");
+        Assert.Contains("ANSWER: 10,", big.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"flags:[a-z ]* tc", big.Stdout);
+        Assert.InRange(Size(big), 10 * 312, 65535);
+
+        // Plain dig gets TC over UDP and retries over TCP by itself: the whole answer again.
+        var fallback = Dig(sb, "big.example.test", "TXT");
+        Assert.Contains("ANSWER: 10,", fallback.Stdout, StringComparison.Ordinal);
+
+        // Several queries on one kept-open TCP connection.
+        var kept = Dig(sb, "+tcp", "+keepopen", "+short", "host.docker.internal", "gateway.docker.internal", "www.example.test");
+        Assert.True(kept.ExitCode == 0, kept.ToString());
+        Assert.Equal("192.168.127.254\n192.168.127.1\n10.1.2.3", kept.Stdout.Trim());
+    }
+
+    [Fact]
     public async Task Malformed_and_unanswerable_queries_do_not_stop_the_dns_service()
     {
         var (sb, upstream) = await StartAsync();

@@ -64,8 +64,17 @@ public sealed class NetworkSandbox : IDisposable
         return p;
     }
 
-    public ChildProcess StartHostSwitch(params string[] extra) =>
-        StartIn(HostNs, "host-switch", Harness.RdnetPath, ["host-switch", "--listen", $"unix://{SocketPath}", "--search-domain", "e2e.test", .. extra]);
+    /// <summary>
+    /// host-switch in the loopback-only host namespace. Safety nets on top of the namespace: egress is allowed only to
+    /// 127.0.0.0/8 (tests add their own test-made ranges), and DNS never reaches the real resolver: without a test's
+    /// own --dns-upstream it goes to 127.0.0.1:9, where nothing answers.
+    /// </summary>
+    public ChildProcess StartHostSwitch(params string[] extra)
+    {
+        string[] dns = extra.Contains("--dns-upstream") ? [] : ["--dns-upstream", "127.0.0.1:9"];
+        return StartIn(HostNs, "host-switch", Harness.RdnetPath,
+            ["host-switch", "--listen", $"unix://{SocketPath}", "--search-domain", "e2e.test", "--outbound-allow", "127.0.0.0/8", .. dns, .. extra]);
+    }
 
     public ChildProcess StartVmSwitch(params string[] extra) =>
         StartIn(GuestNs, "vm-switch", VmSwitchLink, ["-debug=true", $"-logfile={Path.Combine(Dir, "vm-switch.log")}", "-dhcp-script", DhcpScript, "--connect", $"unix://{SocketPath}", .. extra]);
@@ -79,6 +88,12 @@ public sealed class NetworkSandbox : IDisposable
     public void Dispose()
     {
         foreach (var p in _processes) p.Dispose();
+        // Anything still running inside (udhcpc outlives a SIGKILLed vm-switch) goes with its namespace.
+        foreach (var ns in new[] { GuestNs, HostNs })
+        {
+            foreach (var pid in Harness.Run("ip", ["netns", "pids", ns]).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                Harness.Run("kill", ["-9", pid]);
+        }
         Harness.Ip("netns", "del", GuestNs);
         Harness.Ip("netns", "del", HostNs);
         try { Directory.Delete(Dir, recursive: true); } catch (IOException) { }

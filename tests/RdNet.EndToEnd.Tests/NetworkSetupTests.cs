@@ -78,6 +78,10 @@ public sealed class NetworkSetupTests : IDisposable
     public void Dispose()
     {
         foreach (var p in _processes) p.Dispose();
+        // Whatever network-setup could not stop (a failed test) goes with its namespace.
+        if (File.Exists($"/run/netns/{GuestNs}"))
+            foreach (var pid in Harness.Run("ip", ["netns", "pids", GuestNs]).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                Harness.Run("kill", ["-KILL", pid]);
         Harness.Ip("netns", "del", GuestNs);
         _sb.Dispose();
     }

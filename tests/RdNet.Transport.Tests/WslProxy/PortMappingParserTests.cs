@@ -95,7 +95,7 @@ public sealed class PortMappingParserTests
             {"remove":false,"ports":{
               "80/sctp":[{"HostIp":"","HostPort":"80"}],
               "x/tcp":[{"HostIp":"","HostPort":"81"}],
-              "82/tcp":[{"HostIp":"","HostPort":"0"},{"HostIp":"nope","HostPort":"82"},{"HostIp":"127.0.0.1","HostPort":"82"},{"HostPort":"83","Extra":1},{"HostIp":"127.0.0.1"}],
+              "82/tcp":[{"HostIp":"","HostPort":"0"},{"HostIp":"nope","HostPort":"82"},{"HostIp":"127.0.0.1","HostPort":"82"},{"HostPort":"83x","Extra":1},{"HostIp":"127.0.0.1"}],
               "84/udp":"oops",
               "85/udp":null
             }}
@@ -106,9 +106,21 @@ public sealed class PortMappingParserTests
         Assert.Contains(m.Rejected, r => r.Contains("port \"x\" is not a number", StringComparison.Ordinal));
         Assert.Contains(m.Rejected, r => r.Contains("HostPort \"0\" is not a number 1-65535", StringComparison.Ordinal));
         Assert.Contains(m.Rejected, r => r.Contains("HostIp \"nope\"", StringComparison.Ordinal));
-        Assert.Contains(m.Rejected, r => r.Contains("unknown field \"Extra\"", StringComparison.Ordinal));
+        Assert.Contains(m.Rejected, r => r.Contains("HostPort \"83x\" is not a number", StringComparison.Ordinal));
         Assert.Contains(m.Rejected, r => r.Contains("\"HostPort\" is missing", StringComparison.Ordinal));
         Assert.Contains(m.Rejected, r => r.Contains("\"84/udp\": bindings are a JSON string", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Field_names_match_case_insensitively_and_unknown_fields_are_ignored_as_go_decodes_them()
+    {
+        Assert.True(PortMappingParser.TryParse("""
+            {"Remove":true,"Future":{"x":[1]},"PORTS":{"8080/tcp":[{"hostip":"127.0.0.1","HOSTPORT":"8080","Note":"n"}]},
+             "connectaddrs":[{"Network":"tcp","Addr":"1.2.3.4:80","Extra":true}]}
+            """u8, 16, out var m, out var error), error);
+        Assert.True(m.Remove);
+        Assert.Equal([new ListenerKey(ProxyProtocol.Tcp, IPAddress.Loopback, 8080)], m.Listeners);
+        Assert.Empty(m.Rejected);
     }
 
     [Theory]
@@ -121,11 +133,10 @@ public sealed class PortMappingParserTests
     [InlineData("\"x\"", "the document is a JSON string")]
     [InlineData("{\"remove\":\"yes\"}", "\"remove\" is a JSON string")]
     [InlineData("{\"ports\":[]}", "\"ports\" is a JSON array")]
-    [InlineData("{\"Remove\":true}", "unknown field \"Remove\"")]
     [InlineData("{\"remove\":true,\"remove\":false}", "appears twice")]
     [InlineData("{\"ports\":{\"80\":null,\"80\":null}}", "port \"80\" appears twice")]
     [InlineData("{\"connectAddrs\":{}}", "\"connectAddrs\" is a JSON object")]
-    [InlineData("{\"connectAddrs\":[{\"network\":1}]}", "\"connectAddrs\" entry field")]
+    [InlineData("{\"connectAddrs\":[{\"network\":1}]}", "\"connectAddrs\" entry field \"network\" is a JSON number")]
     [InlineData("{\"ports\":{\"80\":[[[[[[[[[[1]]]]]]]]]]}}", "malformed JSON")]
     public void A_document_that_is_not_a_PortMapping_is_refused_whole_with_the_reason(string json, string reason) =>
         Assert.Contains(reason, Refused(json), StringComparison.Ordinal);

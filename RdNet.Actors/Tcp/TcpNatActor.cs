@@ -1,0 +1,177 @@
+using RdNet.Actors.Gateway;
+using System.Net;
+using Akka.Actor;
+using Akka.Event;
+using RdNet.Transport.Buffers;
+using RdNet.Transport.Diagnostics;
+using RdNet.Transport.Gateway;
+using RdNet.Transport.Links;
+using RdNet.Transport.Tcp;
+using RdNet.Transport.Wire;
+using static RdNet.Actors.Tcp.TcpNatProtocol;
+
+namespace RdNet.Actors.Tcp;
+
+/// <summary>
+/// The gateway's TCP service: every TCP segment from the guest arrives here (a pooled frame this actor owns) and
+/// goes to the flow of its 4-tuple, found in a hash table. A SYN for no flow opens one — after the egress policy
+/// (denied → RST), within the flow and connect bounds (beyond them the SYN is dropped and counted; the guest
+/// retransmits) — as a child <see cref="TcpFlowActor"/> that connects the host socket before it answers SYN-ACK.
+/// A SYN to the gateway's own address goes to the local service registered for the port (none → RST). Segments for
+/// no flow are answered with RST. A failing flow is stopped (it resets its guest connection and closes its socket);
+/// its siblings never notice. Segments arrive verified by the gateway core (checksum included), so only offsets are
+/// checked again here and in the flow.
+/// </summary>
+public sealed class TcpNatActor : ReceiveActor
+{
+    private readonly IFrameSink _sink;
+    private readonly FramePool _pool;
+    private readonly DropCounters _drops;
+    private readonly VirtualNetwork _net;
+    private readonly EgressPolicy _egress;
+    private readonly TcpNatSettings _settings;
+    private readonly Dictionary<FlowKey, IActorRef> _flows = [];
+    private readonly Dictionary<IActorRef, (FlowKey Key, bool Connecting)> _byActor = [];
+    private readonly Dictionary<ushort, IActorRef> _local;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private int _connecting;
+    private long _opened;
+    private long _nextId;
+
+    public TcpNatActor(IFrameSink sink, FramePool pool, DropCounters drops, VirtualNetwork network, EgressPolicy egress,
+        TcpNatSettings settings, IReadOnlyDictionary<ushort, IActorRef>? localPorts)
+    {
+        _sink = sink;
+        _pool = pool;
+        _drops = drops;
+        _net = network;
+        _egress = egress;
+        _settings = settings;
+        _local = localPorts is null ? [] : new Dictionary<ushort, IActorRef>(localPorts);
+
+        Receive<FrameBuffer>(OnFrame);
+        Receive<ConnectDone>(d =>
+        {
+            if (_byActor.TryGetValue(Sender, out var e) && e.Connecting)
+            {
+                _byActor[Sender] = (e.Key, false);
+                _connecting--;
+            }
+        });
+        Receive<Reopen>(r =>
+        {
+            // The old flow is stopping itself; the SYN opens the new incarnation.
+            Forget(Sender);
+            OnFrame(r.Syn);
+        });
+        Receive<Terminated>(t => Forget(t.ActorRef));
+        Receive<RegisterLocalPort>(r =>
+        {
+            _local[r.Port] = r.Service;
+            _log.Info("Gateway TCP port {Port} served by {Service}", r.Port, r.Service.Path);
+        });
+        Receive<GetStats>(_ => Sender.Tell(new TcpNatStats(_flows.Count, _connecting, _opened, _drops.Snapshot())));
+    }
+
+    private void Forget(IActorRef flow)
+    {
+        if (!_byActor.Remove(flow, out var e)) return;
+        if (e.Connecting) _connecting--;
+        if (_flows.TryGetValue(e.Key, out var current) && current.Equals(flow)) _flows.Remove(e.Key);
+    }
+
+    private void OnFrame(FrameBuffer frame)
+    {
+        bool handedOver = false;
+        try
+        {
+            if (!EthernetFrame.TryCreate(frame.Span, out var eth, out var reason)
+                || !Ipv4Packet.TryCreate(eth.Payload, out var ip, out reason)
+                || !TcpSegment.TryCreateVerified(ip.Payload, out var tcp))
+            {
+                _drops.Increment(reason == DropReason.None ? DropReason.TcpTruncated : reason);
+                return;
+            }
+            var key = new FlowKey(ip.Source, tcp.SourcePort, ip.Destination, tcp.DestinationPort);
+            if (_flows.TryGetValue(key, out var flow))
+            {
+                flow.Tell(frame, Self);
+                handedOver = true;
+                return;
+            }
+            var flags = tcp.Flags;
+            if ((flags & TcpFlags.Rst) != 0)
+            {
+                _drops.Increment(DropReason.TcpNatNoFlow); // never answer a RST
+                return;
+            }
+            var seg = TcpSegmentIn.From(tcp);
+            if ((flags & (TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Fin)) != TcpFlags.Syn)
+            {
+                _drops.Increment(DropReason.TcpNatNoFlow);
+                Reset(eth.Source, key, seg);
+                return;
+            }
+            if (_flows.Count >= _settings.MaxFlows)
+            {
+                _drops.Increment(DropReason.TcpNatFlowTableFull);
+                return;
+            }
+            if (_connecting >= _settings.MaxConnectsInFlight)
+            {
+                _drops.Increment(DropReason.TcpNatConnectsInFlightFull);
+                return;
+            }
+            FlowTarget target;
+            if (ip.Destination == _net.Gateway)
+            {
+                if (!_local.TryGetValue(tcp.DestinationPort, out var service))
+                {
+                    _drops.Increment(DropReason.TcpNatLocalPortClosed);
+                    Reset(eth.Source, key, seg);
+                    return;
+                }
+                target = new LocalTarget(service, tcp.DestinationPort);
+            }
+            else if (_egress.TryResolve(ip.Destination, _net, out var host, out reason))
+            {
+                target = new HostTarget(new IPEndPoint(host.ToIPAddress(), tcp.DestinationPort));
+            }
+            else
+            {
+                _drops.Increment(reason);
+                Reset(eth.Source, key, seg);
+                return;
+            }
+
+            var child = Context.ActorOf(TcpFlowActor.Props(key, eth.Source, frame, target, _settings, _net, _pool, _sink, _drops), $"f{_nextId++}");
+            handedOver = true;
+            Context.Watch(child);
+            _flows[key] = child;
+            _byActor[child] = (key, true);
+            _connecting++;
+            _opened++;
+        }
+        finally
+        {
+            if (!handedOver) frame.Release();
+        }
+    }
+
+    private void Reset(MacAddress guestMac, FlowKey key, in TcpSegmentIn seg)
+    {
+        var writer = new TcpFrameWriter(_pool, _sink, _drops, guestMac, _net.GatewayMac, key.Remote, key.RemotePort, key.Guest, key.GuestPort);
+        writer.Send(TcpSegmentOut.ResetFor(seg), default, default);
+    }
+
+    // A flow that throws is stopped: its PostStop resets the guest side and closes the socket.
+    protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(_ => Directive.Stop);
+
+    // The gateway knows which sibling services own gateway TCP ports (.1:53 DNS, .1:80 API); asking at every start,
+    // restarts included, means a restarted NAT never forgets them.
+    protected override void PreStart() => Context.Parent.Tell(GatewayProtocol.RequestLocalPorts.Instance);
+
+    public static Props Props(IFrameSink sink, FramePool pool, DropCounters drops, VirtualNetwork network, EgressPolicy egress,
+        TcpNatSettings settings, IReadOnlyDictionary<ushort, IActorRef>? localPorts = null) =>
+        Akka.Actor.Props.Create(() => new TcpNatActor(sink, pool, drops, network, egress, settings, localPorts));
+}

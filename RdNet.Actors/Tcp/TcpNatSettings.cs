@@ -1,0 +1,64 @@
+using Akka.Configuration;
+using RdNet.Transport.Tcp;
+
+namespace RdNet.Actors.Tcp;
+
+/// <summary>The <c>rdnet.tcp</c> section: every bound of the TCP NAT and its connections.</summary>
+public sealed record TcpNatSettings(
+    TimeSpan ConnectTimeout,
+    int MaxConnectsInFlight,
+    int MaxFlows,
+    int SendBufferBytes,
+    int ReceiveBufferBytes,
+    int MaxOutOfOrderRanges,
+    TimeSpan TimeWait,
+    TimeSpan IdleTimeout,
+    TimeSpan FinWaitTimeout,
+    TimeSpan IdleCheckInterval,
+    TimeSpan InitialRto,
+    TimeSpan MinRto,
+    TimeSpan MaxRto,
+    int MaxRetransmissions,
+    int MaxSynRetransmissions)
+{
+    public static TcpNatSettings Default { get; } = new(
+        TimeSpan.FromSeconds(10), 256, 16384, 256 * 1024, 256 * 1024, 32, TimeSpan.FromSeconds(2), TimeSpan.FromHours(2),
+        TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(200),
+        TimeSpan.FromSeconds(60), 12, 5);
+
+    public static TcpNatSettings FromConfig(Config rdnet)
+    {
+        var t = rdnet.GetConfig("tcp") ?? throw new ConfigurationException("the 'rdnet.tcp' section is missing from hocon/");
+        return new TcpNatSettings(
+            ConnectTimeout: t.GetTimeSpan("connect-timeout"),
+            MaxConnectsInFlight: t.GetInt("max-connects-in-flight"),
+            MaxFlows: t.GetInt("max-flows"),
+            SendBufferBytes: t.GetInt("send-buffer-bytes"),
+            ReceiveBufferBytes: t.GetInt("receive-buffer-bytes"),
+            MaxOutOfOrderRanges: t.GetInt("max-out-of-order-ranges"),
+            TimeWait: t.GetTimeSpan("time-wait"),
+            IdleTimeout: t.GetTimeSpan("idle-timeout"),
+            FinWaitTimeout: t.GetTimeSpan("fin-wait-timeout"),
+            IdleCheckInterval: t.GetTimeSpan("idle-check-interval"),
+            InitialRto: t.GetTimeSpan("rto-initial"),
+            MinRto: t.GetTimeSpan("rto-min"),
+            MaxRto: t.GetTimeSpan("rto-max"),
+            MaxRetransmissions: t.GetInt("max-retransmissions"),
+            MaxSynRetransmissions: t.GetInt("max-syn-retransmissions"));
+    }
+
+    /// <summary>The engine's configuration for a network of <paramref name="mtu"/>: MSS = MTU − 40.</summary>
+    public TcpConfig Engine(int mtu) => new()
+    {
+        Mss = mtu - 40,
+        SendBufferSize = SendBufferBytes,
+        ReceiveBufferSize = ReceiveBufferBytes,
+        MaxOutOfOrderRanges = MaxOutOfOrderRanges,
+        InitialRtoMs = (long)InitialRto.TotalMilliseconds,
+        MinRtoMs = (long)MinRto.TotalMilliseconds,
+        MaxRtoMs = (long)MaxRto.TotalMilliseconds,
+        MaxRetransmissions = MaxRetransmissions,
+        MaxSynRetransmissions = MaxSynRetransmissions,
+        TimeWaitMs = (long)TimeWait.TotalMilliseconds,
+    };
+}

@@ -1,0 +1,251 @@
+using System.Net;
+using System.Net.Sockets;
+using Akka.Actor;
+using Akka.TestKit.Xunit2;
+using RdNet.Actors.Gateway;
+using RdNet.Actors.Tcp;
+using RdNet.Transport.Buffers;
+using RdNet.Transport.Diagnostics;
+using RdNet.Transport.Gateway;
+using RdNet.Transport.Tcp;
+using RdNet.Transport.Wire;
+
+namespace RdNet.Actors.Tests.Tcp;
+
+/// <summary>
+/// The TCP NAT between a guest TCP stack (engines on the test thread) and real loopback sockets: connect first then
+/// SYN-ACK, data both ways, half-close, refusals as RST, the egress policy, gateway-local ports, bounds and a flow
+/// that fails on its own.
+/// </summary>
+public sealed class TcpNatActorTests : TestKit, IDisposable
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+    private readonly FramePool _pool = new(4096, 1600);
+    private readonly VirtualNetwork _net = VirtualNetwork.Parse("192.168.127.0/24");
+    private readonly DropCounters _drops = new();
+    private readonly GuestTcpStack _guest;
+    private readonly TcpListener _server = new(IPAddress.Loopback, 0);
+    private IActorRef _nat = ActorRefs.Nobody;
+
+    public TcpNatActorTests()
+    {
+        _guest = new GuestTcpStack(_pool, _net);
+        _server.Start();
+    }
+
+    private ushort ServerPort => (ushort)((IPEndPoint)_server.LocalEndpoint).Port;
+
+    private IActorRef StartNat(TcpNatSettings? settings = null, EgressPolicy? egress = null, IReadOnlyDictionary<ushort, IActorRef>? local = null)
+    {
+        _nat = Sys.ActorOf(TcpNatActor.Props(_guest, _pool, _drops, _net,
+            egress ?? new EgressPolicy([Ipv4Cidr.Parse("127.0.0.0/8")], []), settings ?? TcpNatSettings.Default with { IdleCheckInterval = TimeSpan.FromSeconds(1) }, local));
+        _guest.Nat = _nat;
+        return _nat;
+    }
+
+    private TcpNatProtocol.TcpNatStats Stats()
+    {
+        _nat.Tell(TcpNatProtocol.GetStats.Instance, TestActor);
+        return ExpectMsg<TcpNatProtocol.TcpNatStats>(Wait);
+    }
+
+    private static byte[] Drain(TcpConnection c)
+    {
+        var buf = new byte[c.ReceivedCount];
+        c.Read(buf);
+        return buf;
+    }
+
+    [Fact]
+    public async Task A_guest_connection_reaches_the_host_socket_and_both_directions_half_close_independently()
+    {
+        StartNat();
+        var (conn, _) = _guest.Connect(_net.HostAlias, ServerPort);
+        using var host = await _server.AcceptSocketAsync().WaitAsync(Wait);
+        Assert.True(_guest.RunUntil(() => conn.IsEstablished, Wait), $"guest state {conn.State}");
+        Assert.True(conn.Negotiated(out var ws, out var sack, out var ts));
+        Assert.True(ws && sack && ts);
+
+        // Guest → host, then the guest shuts down its sending side.
+        var up = new byte[300_000];
+        Random.Shared.NextBytes(up);
+        int written = 0;
+        var got = new MemoryStream();
+        var hostBuf = new byte[65536];
+        var hostRead = Task.Run(async () =>
+        {
+            int n;
+            while ((n = await host.ReceiveAsync(hostBuf, SocketFlags.None)) > 0) got.Write(hostBuf, 0, n);
+        });
+        Assert.True(_guest.RunUntil(() => hostRead.IsCompleted, Wait, () =>
+        {
+            if (written < up.Length) written += conn.Write(up.AsSpan(written));
+            else conn.ShutdownSend();
+        }), "the host never saw EOF");
+        Assert.Equal(up, got.ToArray());
+        Assert.Equal(TcpState.FinWait2, conn.State);
+
+        // The host still answers on the half-closed connection, then closes.
+        var down = new byte[200_000];
+        Random.Shared.NextBytes(down);
+        await host.SendAsync(down, SocketFlags.None);
+        host.Shutdown(SocketShutdown.Send);
+        var received = new MemoryStream();
+        Assert.True(_guest.RunUntil(() => conn.PeerFinished && conn.ReceivedCount == 0, Wait, () => received.Write(Drain(conn))), $"guest state {conn.State}");
+        Assert.Equal(down, received.ToArray());
+        Assert.Equal(TcpState.TimeWait, conn.State);
+        Assert.True(_guest.RunUntil(() => Stats().Flows == 0, Wait), "the flow never finished");
+        Assert.Equal(1, Stats().FlowsOpened);
+    }
+
+    [Fact]
+    public void A_closed_host_port_answers_the_syn_with_rst()
+    {
+        StartNat();
+        var closed = new TcpListener(IPAddress.Loopback, 0);
+        closed.Start();
+        var port = (ushort)((IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop();
+        var (conn, _) = _guest.Connect(_net.HostAlias, port);
+        Assert.True(_guest.RunUntil(() => conn.IsClosed, Wait), $"guest state {conn.State}");
+        Assert.Equal(TcpError.Refused, conn.Error);
+        Assert.Equal(1, _drops[DropReason.TcpNatConnectFailed]);
+        Assert.True(_guest.RunUntil(() => Stats() is { Flows: 0, ConnectsInFlight: 0 }, Wait));
+    }
+
+    [Theory]
+    [InlineData("169.254.169.254", DropReason.EgressLinkLocal, false)] // cloud metadata, refused by default
+    [InlineData("169.254.169.254", DropReason.EgressNotAllowed, true)]
+    [InlineData("10.1.2.3", DropReason.EgressNotAllowed, true)]
+    [InlineData("127.0.0.1", DropReason.EgressMartian, true)]
+    public void A_destination_the_egress_policy_refuses_gets_rst_and_no_socket(string address, DropReason reason, bool allowList)
+    {
+        StartNat(egress: allowList ? null : EgressPolicy.Default);
+        var (conn, _) = _guest.Connect(Ipv4Address.Parse(address), 80);
+        Assert.True(_guest.RunUntil(() => conn.IsClosed, Wait));
+        Assert.Equal(TcpError.Refused, conn.Error);
+        Assert.Equal(1, _drops[reason]);
+        Assert.Equal(0, Stats().FlowsOpened);
+    }
+
+    [Fact]
+    public void A_gateway_port_hands_a_connected_socket_to_its_service_and_an_unknown_port_is_refused()
+    {
+        StartNat(local: new Dictionary<ushort, IActorRef> { [53] = TestActor });
+        var (conn, port) = _guest.Connect(_net.Gateway, 53);
+        var accepted = ExpectMsg<GatewayProtocol.LocalStreamAccepted>(Wait);
+        using var service = accepted.Socket;
+        Assert.Equal((_net.Guest, port, (ushort)53), (accepted.GuestAddress, accepted.GuestPort, accepted.LocalPort));
+        Assert.True(_guest.RunUntil(() => conn.IsEstablished, Wait));
+        conn.Write("question"u8);
+        var buf = new byte[64];
+        int n = 0;
+        Assert.True(_guest.RunUntil(() => service.Available >= 8, Wait));
+        n = service.Receive(buf);
+        Assert.Equal("question", System.Text.Encoding.ASCII.GetString(buf, 0, n));
+        service.Send("answer"u8);
+        Assert.True(_guest.RunUntil(() => conn.ReceivedCount == 6, Wait));
+        Assert.Equal("answer"u8.ToArray(), Drain(conn));
+
+        var (other, _) = _guest.Connect(_net.Gateway, 8080);
+        Assert.True(_guest.RunUntil(() => other.IsClosed, Wait));
+        Assert.Equal(TcpError.Refused, other.Error);
+        Assert.Equal(1, _drops[DropReason.TcpNatLocalPortClosed]);
+    }
+
+    [Fact]
+    public void A_segment_for_no_flow_is_answered_with_rst_and_a_stray_rst_is_only_counted()
+    {
+        StartNat();
+        _guest.SendRaw(41000, _net.HostAlias, ServerPort, new TcpSegmentOut(new SeqNum(10), new SeqNum(777), TcpFlags.Ack, 1000, default));
+        _guest.SendRaw(41001, _net.HostAlias, ServerPort, new TcpSegmentOut(new SeqNum(10), default, TcpFlags.Rst, 0, default));
+        Assert.True(_guest.RunUntil(() => _drops[DropReason.TcpNatNoFlow] == 2, Wait));
+        Assert.True(_guest.Stray.TryDequeue(out var rst));
+        Assert.Equal((TcpFlags.Rst, (ushort)41000, 777u), (rst.Flags, rst.DstPort, rst.Seq));
+        Assert.True(_guest.Stray.IsEmpty);
+    }
+
+    [Fact]
+    public void Beyond_the_flow_bound_new_syns_are_dropped_and_every_path_frees_its_slot()
+    {
+        StartNat(TcpNatSettings.Default with { MaxFlows = 2 });
+        // RELIABILITY row 12: SYN then RST of our SYN-ACK, repeated beyond the limit.
+        for (int i = 0; i < 6; i++)
+        {
+            var (c, port) = _guest.Connect(_net.HostAlias, ServerPort);
+            Assert.True(_guest.RunUntil(() => c.IsEstablished, Wait), $"round {i}: {c.State}");
+            _guest.Abort(port, _net.HostAlias, ServerPort);
+            Assert.True(_guest.RunUntil(() => Stats().Flows == 0, Wait), $"round {i}: the flow never went away");
+        }
+        var (a, _) = _guest.Connect(_net.HostAlias, ServerPort);
+        var (b, _) = _guest.Connect(_net.HostAlias, ServerPort);
+        Assert.True(_guest.RunUntil(() => a.IsEstablished && b.IsEstablished, Wait));
+        var (third, _) = _guest.Connect(_net.HostAlias, ServerPort);
+        Assert.True(_guest.RunUntil(() => _drops[DropReason.TcpNatFlowTableFull] >= 1, Wait));
+        Assert.Equal(TcpState.SynSent, third.State);
+        Assert.Equal(2, Stats().Flows);
+    }
+
+    [Fact]
+    public void Connects_to_a_destination_that_never_answers_time_out_with_rst_while_other_connections_go_on()
+    {
+        // RELIABILITY row 13. A listener with a full accept queue (backlog 0, one connection waiting) drops SYNs, so a
+        // connect to it never completes.
+        using var blackHole = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        blackHole.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        blackHole.Listen(0);
+        var holePort = (ushort)((IPEndPoint)blackHole.LocalEndPoint!).Port;
+        using var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        filler.Connect(IPAddress.Loopback, holePort);
+
+        StartNat(TcpNatSettings.Default with { ConnectTimeout = TimeSpan.FromMilliseconds(400), MaxConnectsInFlight = 3 });
+        var stuck = Enumerable.Range(0, 3).Select(_ => _guest.Connect(_net.HostAlias, holePort).Conn).ToList();
+        Assert.True(_guest.RunUntil(() => Stats().ConnectsInFlight == 3, Wait));
+        // The connect slots are all taken: a new SYN is dropped (the guest will retransmit it).
+        var (late, _) = _guest.Connect(_net.HostAlias, ServerPort);
+        Assert.True(_guest.RunUntil(() => _drops[DropReason.TcpNatConnectsInFlightFull] >= 1, Wait));
+        Assert.True(_guest.RunUntil(() => stuck.All(c => c.IsClosed), Wait), "the stuck connects were never reset");
+        Assert.All(stuck, c => Assert.Equal(TcpError.Refused, c.Error));
+        Assert.Equal(3, _drops[DropReason.TcpNatConnectTimeout]);
+        // Every slot came back: the late connection gets through on the guest's SYN retransmission.
+        Assert.True(_guest.RunUntil(() => late.IsEstablished, Wait), $"late connection {late.State}");
+        Assert.Equal(0, Stats().ConnectsInFlight);
+    }
+
+    [Fact]
+    public async Task A_failing_flow_resets_its_guest_and_closes_its_socket_while_its_sibling_keeps_working()
+    {
+        StartNat();
+        var (victim, _) = _guest.Connect(_net.HostAlias, ServerPort);
+        using var victimHost = await _server.AcceptSocketAsync().WaitAsync(Wait);
+        var (sibling, _) = _guest.Connect(_net.HostAlias, ServerPort);
+        using var siblingHost = await _server.AcceptSocketAsync().WaitAsync(Wait);
+        Assert.True(_guest.RunUntil(() => victim.IsEstablished && sibling.IsEstablished, Wait));
+
+        // The first flow created is f0.
+        var flow = await Sys.ActorSelection(_nat.Path / "f0").ResolveOne(Wait);
+        Watch(flow);
+        flow.Tell(TcpNatProtocol.InjectFault.Instance);
+        ExpectTerminated(flow, Wait);
+        Assert.True(_guest.RunUntil(() => victim.IsClosed, Wait));
+        Assert.Equal(TcpError.Reset, victim.Error);
+        var buf = new byte[16];
+        var eof = await Task.Run(() =>
+        {
+            try { return victimHost.Receive(buf) == 0; }
+            catch (SocketException) { return true; } // reset
+        }).WaitAsync(Wait);
+        Assert.True(eof);
+
+        sibling.Write("still here"u8);
+        Assert.True(_guest.RunUntil(() => siblingHost.Available >= 10, Wait));
+        Assert.Equal(10, siblingHost.Receive(buf));
+        Assert.Equal(1, Stats().Flows);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        _server.Stop();
+        base.Dispose(disposing);
+    }
+}
