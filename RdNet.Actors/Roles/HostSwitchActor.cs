@@ -4,6 +4,7 @@ using Akka.Pattern;
 using RdNet.Actors.Dns;
 using RdNet.Actors.Gateway;
 using RdNet.Actors.Icmp;
+using RdNet.Actors.Handshake;
 using RdNet.Actors.Infrastructure;
 using RdNet.Actors.Links;
 using RdNet.Actors.Switch;
@@ -28,7 +29,8 @@ public sealed record HostSwitchConfig(
     PcapWriter? Pcap,
     bool LogTraffic,
     EgressPolicy Egress,
-    IReadOnlyList<System.Net.IPEndPoint>? DnsUpstreams = null);
+    IReadOnlyList<System.Net.IPEndPoint>? DnsUpstreams = null,
+    HostHandshakeConfig? VmHandshake = null);
 
 /// <summary>
 /// Root of host-switch: the switch router, the gateway port and one listener per <c>--listen</c> endpoint.
@@ -55,8 +57,15 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
         _pool = pool;
         _exit = exit;
 
-        Receive<PortAttached>(_ => { });
+        // The handshake child watches the port of the data link it attached (issue #7).
+        Receive<PortAttached>(a =>
+        {
+            if (a.Name.StartsWith(HostHandshakeActor.LinkPrefix, StringComparison.Ordinal)) Context.Child("vm-handshake").Forward(a);
+        });
         Receive<PortDetached>(_ => { });
+        Receive<HandshakeProtocol.VmLinkUp>(_ => { });
+        Receive<HandshakeProtocol.VmLinkDown>(_ => { });
+        Receive<HandshakeProtocol.HandshakeGaveUp>(g => _exit.Fail(Context.System, 1, $"handshake with the VM failed: {g.Reason}"));
         Receive<Terminated>(t =>
         {
             if (t.ActorRef.Equals(_router)) _exit.Fail(Context.System, 1, "the switch router stopped");
@@ -118,6 +127,8 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
             var backoff = BackoffSupervisor.Props(Backoff.OnFailure(child, "listener", s.ListenerMinBackoff, s.ListenerMaxBackoff, 0.2, -1));
             Context.ActorOf(backoff, $"listen-{i++}");
         }
+        if (_config.VmHandshake is { } vm)
+            Context.ActorOf(HostHandshakeActor.Props(vm, _router, _pool), "vm-handshake");
         _log.Info("host-switch up: subnet {Subnet}, gateway {Gateway} ({Mac}), guest {Guest}, host alias {Host}",
             net, net.Gateway, net.GatewayMac, net.Guest, net.HostAlias);
         _log.Info("MTU {Mtu}; egress policy: {Egress}", net.Mtu, _config.Egress);

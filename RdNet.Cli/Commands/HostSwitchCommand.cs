@@ -1,10 +1,12 @@
 using System.CommandLine;
+using RdNet.Actors.Handshake;
 using RdNet.Actors.Links;
 using RdNet.Actors.Roles;
 using RdNet.Cli.Hosting;
 using RdNet.Transport.Buffers;
 using RdNet.Transport.Diagnostics;
 using RdNet.Transport.Gateway;
+using RdNet.Transport.Handshake;
 using RdNet.Transport.Links;
 using RdNet.Transport.Wire;
 using Serilog;
@@ -39,6 +41,14 @@ internal static class HostSwitchCommand
         {
             Description = "DHCP domain search list entry (option 119), repeatable. Default: the 'search' line of /etc/resolv.conf, as the original does on Linux.",
         };
+        var vmHandshake = CommonFlags.Validated(new Option<string?>("--vm-handshake")
+        {
+            Description = "Do the handshake with network-setup (spec §2): probe this endpoint for its phrase and write READY to it, e.g. vsock://3:6669 or unix:///path. Needs --vm-data-listen. The data link is attached to the switch; when it drops the handshake is done again.",
+        }, v => v is null ? null : CommonFlags.ValidateEndpoint(v) ?? (v.StartsWith("fd:", StringComparison.Ordinal) ? $"'{v}': the handshake needs a dialable endpoint, not a descriptor" : null));
+        var vmDataListen = CommonFlags.Validated(new Option<string?>("--vm-data-listen")
+        {
+            Description = "Where network-setup's data connection is accepted after READY, e.g. vsock://any:6656 or unix:///path. Needs --vm-handshake.",
+        }, v => v is null ? null : CommonFlags.ValidateEndpoint(v) ?? (v.StartsWith("fd:", StringComparison.Ordinal) ? $"'{v}': host-switch cannot listen on a descriptor" : null));
         var dnsUpstream = CommonFlags.ValidatedEach(new Option<string[]>("--dns-upstream")
         {
             Description = "Send the guest's DNS queries (other than the local zones) to this nameserver, IP:PORT (repeatable, tried in order), e.g. 127.0.0.1:5353, instead of the host's resolver (/etc/resolv.conf on Linux, the OS resolver API on Windows).",
@@ -64,8 +74,13 @@ internal static class HostSwitchCommand
 
         var cmd = new Command("host-switch", "The host side: L2 switch with MAC learning, and the gateway at .1 (ARP for .1/.254, ICMP echo, DHCP, DNS on UDP).")
         {
-            debug, subnet, portForward, listen, searchDomains, dnsUpstream, pcap, logFile, outboundAllow, outboundDeny, mtu,
+            debug, subnet, portForward, listen, searchDomains, dnsUpstream, pcap, logFile, outboundAllow, outboundDeny, mtu, vmHandshake, vmDataListen,
         };
+        cmd.Validators.Add(r =>
+        {
+            if ((r.GetValue(vmHandshake) is null) != (r.GetValue(vmDataListen) is null))
+                r.AddError("--vm-handshake and --vm-data-listen go together: give both (e.g. --vm-handshake unix:///run/hs.sock --vm-data-listen unix:///run/data.sock) or neither");
+        });
         cmd.SetAction(async (parse, ct) =>
         {
             var common = new CommonOptions(parse.GetValue(debug), parse.GetValue(logFile));
@@ -74,7 +89,20 @@ internal static class HostSwitchCommand
                 parse.GetValue(outboundAllow)!.Select(Ipv4Cidr.Parse).ToList(),
                 parse.GetValue(outboundDeny)!.Select(Ipv4Cidr.Parse).ToList());
             var rules = parse.GetValue(portForward)!.Select(PortForwardRule.Parse).ToList();
-            var endpoints = parse.GetValue(listen)!.Select(LinkEndpoint.Parse).ToList();
+            var vmHs = parse.GetValue(vmHandshake) is { } h ? LinkEndpoint.Parse(h) : null;
+            var vmData = parse.GetValue(vmDataListen) is { } d ? LinkEndpoint.Parse(d) : null;
+            // Windows without the flags: as the original, find the WSL VM among the running compute systems (spec §2.2)
+            // and use its Hyper-V socket ports 6669/6656.
+            var discover = vmHs is null && OperatingSystem.IsWindows();
+            if (discover)
+            {
+                vmHs = LinkEndpoint.Parse($"hvsock://any:{HandshakeSignature.HandshakePort}");
+                vmData = LinkEndpoint.Parse($"hvsock://any:{HandshakeSignature.DataPort}");
+            }
+            // With the handshake, the default --listen is not opened unless asked for.
+            var endpoints = vmHs is not null && parse.GetResult(listen) is null or { Implicit: true }
+                ? []
+                : parse.GetValue(listen)!.Select(LinkEndpoint.Parse).ToList();
             var domains = parse.GetResult(searchDomains) is null ? ReadResolvConfSearch() : parse.GetValue(searchDomains)!.Where(d => d.Length > 0).ToList();
             var upstreams = parse.GetValue(dnsUpstream)!.Select(v => TryParseDnsUpstream(v, out var ep) ? ep! : throw new FormatException(v)).ToList();
             var pcapPath = parse.GetValue(pcap) ?? (common.Debug ? Path.Combine(Environment.CurrentDirectory, "capture.pcap") : null);
@@ -87,7 +115,10 @@ internal static class HostSwitchCommand
                 if (network.Mtu + EthernetFrame.HeaderLength > settings.Link.MaxFrameLength)
                     settings = settings with { Link = settings.Link with { MaxFrameLength = network.Mtu + EthernetFrame.HeaderLength } };
                 var pool = new FramePool(settings.FramePoolSize, settings.Link.MaxFrameLength);
-                system.ActorOf(HostSwitchActor.Props(new HostSwitchConfig(network, bound, settings, domains, pcapWriter, common.Debug, egress, upstreams), pool, exit), "host-switch");
+                var vm = vmHs is null ? null
+                    : new HostHandshakeConfig(vmHs, vmData!, HandshakeSettings.FromConfig(system.Settings.Config).Host, settings.Link,
+                        discover ? DiscoverWslVm : null);
+                system.ActorOf(HostSwitchActor.Props(new HostSwitchConfig(network, bound, settings, domains, pcapWriter, common.Debug, egress, upstreams, vm), pool, exit), "host-switch");
             }, ct, beforeStart: _ =>
             {
                 // Bind before the actor system starts, so a bad or busy endpoint is one clear fatal line.
@@ -103,6 +134,20 @@ internal static class HostSwitchCommand
                         throw new FatalSetupException($"cannot listen on {e}: {ex.Message}");
                     }
                 }
+                if (vmData is not null && !discover)
+                {
+                    // A busy or impossible data endpoint is a clear fatal line now, not five failed handshakes later.
+                    try
+                    {
+                        if (vmData.Scheme == LinkScheme.Unix && Path.GetDirectoryName(vmData.Path) is { Length: > 0 } dir) Directory.CreateDirectory(dir);
+                        vmData.Listen().Dispose();
+                        if (vmData.Scheme == LinkScheme.Unix) File.Delete(vmData.Path);
+                    }
+                    catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
+                    {
+                        throw new FatalSetupException($"cannot listen for the VM's data link on {vmData}: {ex.Message}");
+                    }
+                }
                 if (pcapPath is not null)
                 {
                     if (File.Exists(pcapPath)) File.Delete(pcapPath);
@@ -116,6 +161,10 @@ internal static class HostSwitchCommand
         });
         return cmd;
     }
+
+    private static IReadOnlyList<VmCandidate> DiscoverWslVm() => OperatingSystem.IsWindows()
+        ? HyperVDiscovery.FromRegistry(HandshakeSignature.HandshakePort, HandshakeSignature.DataPort)
+        : throw new PlatformNotSupportedException("VM discovery reads the Windows registry; give --vm-handshake and --vm-data-listen here");
 
     private static bool TryParseDnsUpstream(string text, out System.Net.IPEndPoint? endpoint) =>
         System.Net.IPEndPoint.TryParse(text, out endpoint) && endpoint.Port != 0 && text.Contains(':', StringComparison.Ordinal)

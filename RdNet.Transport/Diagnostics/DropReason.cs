@@ -194,4 +194,6 @@ public enum DropReason
     IcmpEchoSendFailed,
     /// <summary>A reply on the host ICMP socket that answers no pending request (late, duplicate, or from another address).</summary>
     IcmpStrayReply,
+    // network-setup's relay between vm-switch and the host data link (issue #7)
+    RelayPeerDown,
 }

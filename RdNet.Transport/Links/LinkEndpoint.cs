@@ -5,15 +5,16 @@ using System.Runtime.InteropServices;
 
 namespace RdNet.Transport.Links;
 
-public enum LinkScheme { Unix, Tcp, Vsock, Fd }
+public enum LinkScheme { Unix, Tcp, Vsock, Fd, HvSock }
 
 /// <summary>
 /// Where a stream link goes, written as a URI: <c>unix:///run/x.sock</c>, <c>tcp://127.0.0.1:7000</c>,
-/// <c>vsock://2:6656</c> (cid may be <c>any</c> or <c>host</c>), <c>fd://3</c>.
+/// <c>vsock://2:6656</c> (cid may be <c>any</c> or <c>host</c>), <c>fd://3</c>, and on Windows
+/// <c>hvsock://VMID:PORT</c> (a Hyper-V socket to a Linux guest's vsock port; VMID a GUID or <c>any</c>).
 /// </summary>
-public sealed record LinkEndpoint(LinkScheme Scheme, string Path, IPAddress? Address, uint Cid, int Port)
+public sealed record LinkEndpoint(LinkScheme Scheme, string Path, IPAddress? Address, uint Cid, int Port, Guid VmId = default)
 {
-    public const string ExpectedFormat = "unix:///path/to.sock, tcp://IP:PORT, vsock://CID:PORT (CID a number, 'any' or 'host') or fd://N";
+    public const string ExpectedFormat = "unix:///path/to.sock, tcp://IP:PORT, vsock://CID:PORT (CID a number, 'any' or 'host'), fd://N or hvsock://VMID:PORT (Windows; VMID a GUID or 'any')";
 
     public static bool TryParse(string? text, out LinkEndpoint? endpoint, out string? error)
     {
@@ -84,6 +85,25 @@ public sealed record LinkEndpoint(LinkScheme Scheme, string Path, IPAddress? Add
                     endpoint = new LinkEndpoint(LinkScheme.Vsock, "", null, cid, port);
                     return true;
                 }
+            case "hvsock":
+                {
+                    var colon = rest.LastIndexOf(':');
+                    if (colon <= 0 || !TryPort(rest[(colon + 1)..], out var port))
+                    {
+                        error = $"'{text}': expected hvsock://VMID:PORT with a port 1-65535";
+                        return false;
+                    }
+                    var vm = rest[..colon];
+                    Guid vmId;
+                    if (vm.Equals("any", StringComparison.OrdinalIgnoreCase)) vmId = HvSocketEndPoint.Wildcard;
+                    else if (!Guid.TryParse(vm, out vmId))
+                    {
+                        error = $"'{text}': the Hyper-V VM id must be a GUID or 'any'";
+                        return false;
+                    }
+                    endpoint = new LinkEndpoint(LinkScheme.HvSock, "", null, 0, port, vmId);
+                    return true;
+                }
             case "fd":
                 if (!int.TryParse(rest, NumberStyles.None, CultureInfo.InvariantCulture, out var fd) || fd < 0)
                 {
@@ -112,6 +132,7 @@ public sealed record LinkEndpoint(LinkScheme Scheme, string Path, IPAddress? Add
         LinkScheme.Unix => new UnixDomainSocketEndPoint(Path),
         LinkScheme.Tcp => new IPEndPoint(Address!, Port),
         LinkScheme.Vsock => new VsockEndPoint(Cid, (uint)Port),
+        LinkScheme.HvSock => new HvSocketEndPoint(VmId, HvSocketEndPoint.ServiceIdForVsockPort((uint)Port)),
         _ => throw new InvalidOperationException($"{this} has no socket address"),
     };
 
@@ -158,6 +179,7 @@ public sealed record LinkEndpoint(LinkScheme Scheme, string Path, IPAddress? Add
         LinkScheme.Unix => new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified),
         LinkScheme.Tcp => new Socket(Address!.AddressFamily, SocketType.Stream, ProtocolType.Tcp),
         LinkScheme.Vsock => CreateVsockSocket(),
+        LinkScheme.HvSock => CreateHyperVSocket(),
         _ => throw new InvalidOperationException(),
     };
 
@@ -171,6 +193,14 @@ public sealed record LinkEndpoint(LinkScheme Scheme, string Path, IPAddress? Add
             throw new SocketException(errno == Native.EAFNOSUPPORT ? (int)SocketError.AddressFamilyNotSupported : (int)SocketError.SocketError);
         }
         return new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+    }
+
+    private static Socket CreateHyperVSocket()
+    {
+        // AF_HYPERV with HV_PROTOCOL_RAW; .NET passes the family through on Windows (notes/dotnet-platform.md §3).
+        if (!OperatingSystem.IsWindows())
+            throw new PlatformNotSupportedException("hvsock:// endpoints are Hyper-V sockets and exist on Windows only; use vsock://, unix:// or tcp:// here");
+        return new Socket((AddressFamily)HvSocketEndPoint.AfHyperV, SocketType.Stream, (ProtocolType)HvSocketEndPoint.HvProtocolRaw);
     }
 
     /// <summary>Wraps an inherited descriptor (spec §3.4: the data link arrives as fd 3).</summary>
@@ -204,6 +234,7 @@ public sealed record LinkEndpoint(LinkScheme Scheme, string Path, IPAddress? Add
         LinkScheme.Unix => $"unix://{Path}",
         LinkScheme.Tcp => Address!.AddressFamily == AddressFamily.InterNetworkV6 ? $"tcp://[{Address}]:{Port}" : $"tcp://{Address}:{Port}",
         LinkScheme.Vsock => new VsockEndPoint(Cid, (uint)Port).ToString(),
+        LinkScheme.HvSock => $"hvsock://{(VmId == HvSocketEndPoint.Wildcard ? "any" : VmId.ToString())}:{Port}",
         _ => $"fd://{Port}",
     };
 }
