@@ -4,6 +4,9 @@
 server PORT            echo server on 127.0.0.1 and 0.0.0.0 (threads; 'c' closes first on request)
 rate HOST PORT SECS MODE   connect + 32-byte request + reply + close in a loop; MODE server|client = who closes first
 rr HOST PORT N         N 1-byte request/response round trips on one connection; prints p50/p99 in microseconds
+userver PORT           UDP echo server on 0.0.0.0 (one thread, echoes each datagram to its sender)
+urr HOST PORT N        N sequential 32-byte UDP request/response round trips from one socket; prints p50/p99 in
+                       microseconds and the number of lost round trips (1 s timeout each, not counted in the latency)
 """
 import socket, sys, threading, time
 
@@ -68,6 +71,37 @@ def rr(host, port, count):
     print(f"{lat[len(lat) // 2]:.0f} {lat[int(len(lat) * 0.99)]:.0f}")
 
 
+def userve(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", port))
+    while True:
+        d, peer = s.recvfrom(65536)
+        s.sendto(d, peer)
+
+
+def urr(host, port, count):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.connect((host, port))
+    s.settimeout(1.0)
+    lat, lost = [], 0
+    for i in range(count):
+        msg = i.to_bytes(4, "big") * 8  # 32 bytes, unique per round trip
+        t = time.perf_counter_ns()
+        s.send(msg)
+        try:
+            while s.recv(64) != msg:  # a late reply to an earlier (lost) round trip: skip it
+                pass
+            lat.append((time.perf_counter_ns() - t) / 1000)
+        except socket.timeout:
+            lost += 1
+    s.close()
+    if not lat:
+        print(f"err err {lost}")
+        return
+    lat.sort()
+    print(f"{lat[len(lat) // 2]:.0f} {lat[min(len(lat) - 1, int(len(lat) * 0.99))]:.0f} {lost}")
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "server":
@@ -76,3 +110,7 @@ if __name__ == "__main__":
         rate(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5])
     elif cmd == "rr":
         rr(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif cmd == "userver":
+        userve(int(sys.argv[2]))
+    elif cmd == "urr":
+        urr(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
