@@ -76,8 +76,8 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
             // "Sent" = frames switched towards guest ports, "Received" = frames from them (spec §5.11).
             long sent = 0, received = 0;
             foreach (var p in s.Ports) { sent += p.BytesOut; received += p.BytesIn; }
-            _log.Debug("{Sent} bytes sent to the VM, {Received} bytes received from the VM; CAM {Cam}; drops {Drops}",
-                sent, received, s.CamEntries, s.Drops.Count == 0 ? "none" : string.Join(", ", s.Drops.Select(d => $"{d.Key}={d.Value}")));
+            _log.Debug("{Sent} bytes sent to the VM, {Received} bytes received from the VM; {Summary}",
+                sent, received, RouterStatsText.Describe(s));
         });
         Receive<GetStats>(m => _router.Forward(m));
         Receive<GatewayActor.GetStats>(m => Context.Child("gateway").Forward(m));

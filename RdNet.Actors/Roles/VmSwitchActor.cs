@@ -11,7 +11,7 @@ using static RdNet.Actors.Switch.SwitchProtocol;
 
 namespace RdNet.Actors.Roles;
 
-public sealed record VmSwitchConfig(LinkEndpoint HostLink, TapDevice Tap, string? DhcpScript, RdNetSettings Settings, bool RunDhcpClient, bool TracePackets = false);
+public sealed record VmSwitchConfig(LinkEndpoint HostLink, TapDevice Tap, string? DhcpScript, RdNetSettings Settings, bool RunDhcpClient, bool TracePackets = false, bool LogTraffic = false);
 
 /// <summary>
 /// Root of vm-switch: a small router with two ports, the tap and the link to host-switch, plus the DHCP client.
@@ -36,6 +36,11 @@ public sealed class VmSwitchActor : ReceiveActor, IWithTimers
     private sealed record Connect
     {
         public static readonly Connect Instance = new();
+    }
+
+    private sealed record LogTraffic
+    {
+        public static readonly LogTraffic Instance = new();
     }
 
     private sealed record Connected(Socket Socket);
@@ -91,6 +96,8 @@ public sealed class VmSwitchActor : ReceiveActor, IWithTimers
             if (t.ActorRef.Equals(_router)) _exit.Fail(Context.System, 1, "the switch router stopped");
         });
         Receive<GetStats>(m => _router.Forward(m));
+        Receive<LogTraffic>(_ => _router.Tell(GetStats.Instance));
+        Receive<RouterStats>(s => _log.Debug("Traffic: {Summary}", RouterStatsText.Describe(s)));
     }
 
     private void Redial()
@@ -107,6 +114,8 @@ public sealed class VmSwitchActor : ReceiveActor, IWithTimers
         Context.Watch(_router);
         _router.Tell(new AttachLink(new TapLink(_config.Tap, _pool, s.Link), TapPortName));
         Self.Tell(Connect.Instance);
+        if (_config.LogTraffic && s.StatsInterval > TimeSpan.Zero)
+            Timers.StartPeriodicTimer("traffic", LogTraffic.Instance, s.StatsInterval);
     }
 
     protected override void PostStop()

@@ -49,7 +49,7 @@ internal static class VmSwitchCommand
                 return await RoleHost.RunAsync("vm-switch", common, (system, settings, exit) =>
                 {
                     var pool = new FramePool(settings.FramePoolSize, settings.Link.MaxFrameLength);
-                    system.ActorOf(VmSwitchActor.Props(new VmSwitchConfig(endpoint, tap!, script, settings, RunDhcpClient: true, TracePackets: parse.GetValue(trace)), pool, exit), "vm-switch");
+                    system.ActorOf(VmSwitchActor.Props(new VmSwitchConfig(endpoint, tap!, script, settings, RunDhcpClient: true, TracePackets: parse.GetValue(trace), LogTraffic: common.Debug), pool, exit), "vm-switch");
                 }, ct, beforeStart: _ =>
                 {
                     tap = CreateTap(name, tapMac);

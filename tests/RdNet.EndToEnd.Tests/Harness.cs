@@ -105,6 +105,15 @@ public static class Harness
 
     public static CommandResult Ip(params string[] args) => Run("ip", args);
 
+    /// <summary>The text of a file another process is still writing (a log), or "" if it does not exist yet.</summary>
+    public static string ReadShared(string path)
+    {
+        if (!File.Exists(path)) return "";
+        using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        using var r = new StreamReader(f);
+        return r.ReadToEnd();
+    }
+
     public static void Require(CommandResult r, string what)
     {
         if (r.ExitCode != 0) throw new InvalidOperationException($"{what} failed: {r}");

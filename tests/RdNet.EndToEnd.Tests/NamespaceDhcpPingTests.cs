@@ -57,6 +57,12 @@ public sealed class NamespaceDhcpPingTests
         // The Go-style -logfile=... flag took effect.
         Assert.True(File.Exists(Path.Combine(sb.Dir, "vm-switch.log")), "vm-switch -logfile=... was not honoured");
         Assert.Contains("lease of 192.168.127.2 obtained", File.ReadAllText(Path.Combine(sb.Dir, "vm-switch.log")), StringComparison.Ordinal);
+
+        // With -debug, vm-switch logs its traffic summary (per-port frames and every drop counter, links included)
+        // every stats-interval, so frames lost inside vm-switch are visible.
+        var summary = await Harness.WaitUntil(() => Harness.ReadShared(Path.Combine(sb.Dir, "vm-switch.log")).Contains("Traffic: tap: in ", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(15));
+        Assert.True(summary, "vm-switch -debug never logged its traffic summary\n" + Harness.ReadShared(Path.Combine(sb.Dir, "vm-switch.log")));
     }
 
     [Fact]
