@@ -88,7 +88,16 @@ public sealed class DhcpClientActor : ReceiveActor, IWithTimers
         try { return p.ExitCode; } catch (InvalidOperationException) { return -1; }
     }
 
-    protected override void PreStart() => Self.Tell(Start.Instance);
+    protected override void PreStart()
+    {
+        // A vm-switch that was SIGKILLed could not stop its udhcpc, which would otherwise run on beside ours.
+        foreach (var pid in RdNet.Transport.Linux.StaleDhcpClients.Find(_clientPath, _interface))
+        {
+            if (RdNet.Transport.Linux.ChildPlumbing.Signal(pid, RdNet.Transport.Linux.ChildPlumbing.SIGKILL))
+                _log.Warning("Killed a stale DHCP client for {Interface} (pid {Pid}) left by an earlier vm-switch", _interface, pid);
+        }
+        Self.Tell(Start.Instance);
+    }
 
     protected override void PostStop()
     {

@@ -179,9 +179,11 @@ public sealed class NetworkSetupActor : ReceiveActor, IWithTimers
         var v = _config.Veth;
         if (GuestPlumbing.NamespaceExists(ns))
         {
-            // A namespace left by a previous run (like the stale veth, spec §2.3 step 0): start clean.
+            // A namespace left by a previous run (like the stale veth, spec §2.3 step 0): start clean, and take what
+            // still runs inside it (its udhcpc, a lost init) with it.
+            var stray = p.KillProcessesIn(ns);
             p.DeleteNamespace(ns);
-            _log.Warning("Removed a stale namespace {Namespace} left by a previous run", ns);
+            _log.Warning("Removed a stale namespace {Namespace} left by a previous run ({Stray} processes still inside it were killed)", ns, stray);
         }
         p.AddNamespace(ns);
         _resources.NamespaceCreated(ns);

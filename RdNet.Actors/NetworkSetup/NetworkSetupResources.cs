@@ -53,7 +53,14 @@ public sealed class NetworkSetupResources(GuestPlumbing plumbing, TimeSpan stopG
         // unshare --fork waits with SIGTERM blocked; the signal goes to its child, the new PID namespace's init.
         if (init is not null) Stop(init, "init", SafeChildren(init));
         if (veth is not null) Try($"removed {veth}", () => { if (Plumbing.InterfaceExists(veth)) Plumbing.DeleteInterface(veth); });
-        if (ns is not null) Try($"removed namespace {ns}", () => { if (GuestPlumbing.NamespaceExists(ns)) Plumbing.DeleteNamespace(ns); });
+        if (ns is not null)
+        {
+            Try($"killed what was left in namespace {ns}", () =>
+            {
+                if (GuestPlumbing.NamespaceExists(ns) && Plumbing.KillProcessesIn(ns) is > 0 and var n) Add($"{n} stray processes were still in {ns}");
+            });
+            Try($"removed namespace {ns}", () => { if (GuestPlumbing.NamespaceExists(ns)) Plumbing.DeleteNamespace(ns); });
+        }
         if (pid is not null) Try($"removed {pid}", () => File.Delete(pid));
     }
 

@@ -24,6 +24,24 @@ public sealed class GuestPlumbing(TimeSpan commandTimeout, string ipPath = "ip")
 
     public void DeleteNamespace(string name) => Ip("netns", "delete", name);
 
+    /// <summary>
+    /// SIGKILLs every process still inside the named namespace and returns how many there were. Deleting a namespace
+    /// only unmounts its name: processes left inside (a udhcpc that outlived a killed vm-switch) would run on forever.
+    /// </summary>
+    public int KillProcessesIn(string name)
+    {
+        var (exit, output) = Run(ipPath, ["netns", "pids", name], check: false);
+        if (exit != 0) return 0;
+        var killed = 0;
+        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (int.TryParse(line, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && pid > 1 && pid != Environment.ProcessId
+                && ChildPlumbing.Signal(pid, ChildPlumbing.SIGKILL))
+                killed++;
+        }
+        return killed;
+    }
+
     /// <summary>True when an interface of that name exists in this process's namespace.</summary>
     public bool InterfaceExists(string name) => Run(ipPath, ["-o", "link", "show", "dev", name], check: false).ExitCode == 0;
 

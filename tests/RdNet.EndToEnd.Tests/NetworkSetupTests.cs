@@ -148,6 +148,8 @@ public sealed class NetworkSetupTests : IDisposable
         var again = await Harness.WaitUntil(() => InNs(GuestNs, "ping", "-c", "1", "-W", "1", "192.168.127.1").ExitCode == 0, Long);
         Assert.True(again, $"no ping after vm-switch was restarted\n{Diagnostics()}");
         _output.WriteLine($"vm-switch killed -> restarted, leased, guest pings .1 again: {clock.ElapsedMilliseconds} ms");
+        // The killed vm-switch could not stop its udhcpc; the new vm-switch killed that stale one before starting its own.
+        Assert.True(await Harness.WaitUntil(() => DhcpClientsIn(GuestNs) == 1, Long), $"{DhcpClientsIn(GuestNs)} udhcpc in {GuestNs}\n{Diagnostics()}");
 
         // SIGTERM: everything network-setup started is stopped and removed.
         setup.Terminate(TimeSpan.FromSeconds(20));
@@ -157,6 +159,28 @@ public sealed class NetworkSetupTests : IDisposable
         Assert.False(File.Exists(PidFile));
         Assert.NotEqual(0, InNs(DefaultNs, "ip", "link", "show", "dev", "veth-rd0").ExitCode);
         Assert.False(File.Exists($"/run/netns/{GuestNs}"), Diagnostics());
+        // Nothing that ran in the namespace outlives it.
+        Assert.DoesNotContain(ProcessesMentioning(_sb.Dir), c => c.Contains("udhcpc", StringComparison.Ordinal));
+    }
+
+    private static int DhcpClientsIn(string ns) =>
+        Harness.Run("ip", ["netns", "pids", ns]).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Count(pid => File.Exists($"/proc/{pid}/comm") && Harness.ReadShared($"/proc/{pid}/comm").Trim() == "udhcpc");
+
+    private static List<string> ProcessesMentioning(string text)
+    {
+        var found = new List<string>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc").Where(d => int.TryParse(Path.GetFileName(d), out _)))
+        {
+            try
+            {
+                var cmd = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
+                if (cmd.Contains(text, StringComparison.Ordinal)) found.Add($"{Path.GetFileName(dir)}: {cmd}");
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+        return found;
     }
 
     [Fact]
