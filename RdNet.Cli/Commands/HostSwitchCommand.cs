@@ -8,6 +8,7 @@ using RdNet.Transport.Diagnostics;
 using RdNet.Transport.Gateway;
 using RdNet.Transport.Handshake;
 using RdNet.Transport.Links;
+using RdNet.Transport.Protocols.Dns;
 using RdNet.Transport.Wire;
 using Serilog;
 
@@ -170,15 +171,12 @@ internal static class HostSwitchCommand
         System.Net.IPEndPoint.TryParse(text, out endpoint) && endpoint.Port != 0 && text.Contains(':', StringComparison.Ordinal)
         && (endpoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? text.Count(c => c == ':') == 1 : text.StartsWith('['));
 
-    private static List<string> ReadResolvConfSearch()
+    private static IReadOnlyList<string> ReadResolvConfSearch()
     {
         try
         {
             if (!OperatingSystem.IsLinux() || !File.Exists("/etc/resolv.conf")) return [];
-            var last = File.ReadLines("/etc/resolv.conf")
-                .Select(l => l.Trim())
-                .LastOrDefault(l => l.StartsWith("search ", StringComparison.Ordinal) || l.StartsWith("search\t", StringComparison.Ordinal));
-            return last is null ? [] : last[6..].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries).ToList();
+            return ResolvConf.Parse(File.ReadAllText("/etc/resolv.conf")).Search;
         }
         catch (IOException)
         {

@@ -5,6 +5,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
+using RdNet.Transport.Linux;
 
 // DNS on the gateway, measured from inside a guest namespace (issue #3). Like the end-to-end tests: host-switch in
 // a loopback-only namespace with --dns-upstream pointing at a minimal UDP responder on 127.0.0.1 there, vm-switch
@@ -32,7 +33,7 @@ try
     Run("ip", "netns", "add", hostNs);
     Run("ip", "netns", "add", guestNs);
     Run("ip", "-n", hostNs, "link", "set", "lo", "up");
-    var upstream = Netns.Run(hostNs, () =>
+    var upstream = NetNamespace.RunIn(hostNs, () =>
     {
         var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
@@ -79,7 +80,7 @@ finally
 
 static async Task<(double Qps, double P50, double P99, int Timeouts)> Measure(string ns, string name, int workers, TimeSpan duration)
 {
-    var sockets = Enumerable.Range(0, workers).Select(_ => Netns.Run(ns, () =>
+    var sockets = Enumerable.Range(0, workers).Select(_ => NetNamespace.RunIn(ns, () =>
     {
         var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         s.Connect(new IPEndPoint(IPAddress.Parse("192.168.127.1"), 53));
@@ -187,42 +188,5 @@ static void Wait(Func<bool> condition, string what)
     {
         if (sw.Elapsed > TimeSpan.FromSeconds(40)) throw new TimeoutException($"timed out waiting for {what}");
         Thread.Sleep(100);
-    }
-}
-
-/// <summary>Opens sockets inside a named network namespace (setns on a dedicated thread).</summary>
-internal static partial class Netns
-{
-    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int open(string path, int flags);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int setns(int fd, int nstype);
-
-    [LibraryImport("libc")]
-    private static partial int close(int fd);
-
-    public static T Run<T>(string netns, Func<T> action)
-    {
-        T result = default!;
-        Exception? error = null;
-        var t = new Thread(() =>
-        {
-            try
-            {
-                var fd = open($"/var/run/netns/{netns}", 0x80000 /* O_CLOEXEC */);
-                if (fd < 0 || setns(fd, 0x40000000 /* CLONE_NEWNET */) != 0)
-                    throw new InvalidOperationException($"cannot enter {netns}: errno {Marshal.GetLastPInvokeError()}");
-                _ = close(fd);
-                result = action();
-            }
-            catch (Exception e)
-            {
-                error = e;
-            }
-        });
-        t.Start();
-        t.Join();
-        return error is null ? result : throw new InvalidOperationException($"in namespace {netns}", error);
     }
 }

@@ -1,8 +1,8 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Text;
+using RdNet.Transport.Linux;
 
 namespace RdNet.EndToEnd.Tests;
 
@@ -25,7 +25,7 @@ public sealed class FakeDnsServer : IDisposable
 
     public FakeDnsServer(string netns)
     {
-        (_udp, _tcp) = Netns.Run(netns, () =>
+        (_udp, _tcp) = NetNamespace.RunIn(netns, () =>
         {
             var tcp = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             tcp.Bind(new IPEndPoint(IPAddress.Loopback, 0));
@@ -200,42 +200,5 @@ public sealed class FakeDnsServer : IDisposable
         _udp.Dispose();
         _tcp.Dispose();
         _cts.Dispose();
-    }
-}
-
-/// <summary>Opens sockets inside a named network namespace: setns changes only the calling thread, so a dedicated thread enters it.</summary>
-public static partial class Netns
-{
-    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int open(string path, int flags);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int setns(int fd, int nstype);
-
-    [LibraryImport("libc")]
-    private static partial int close(int fd);
-
-    public static T Run<T>(string netns, Func<T> action)
-    {
-        T result = default!;
-        Exception? error = null;
-        var t = new Thread(() =>
-        {
-            try
-            {
-                var fd = open($"/var/run/netns/{netns}", 0x80000 /* O_CLOEXEC */);
-                if (fd < 0 || setns(fd, 0x40000000 /* CLONE_NEWNET */) != 0)
-                    throw new InvalidOperationException($"cannot enter {netns}: errno {Marshal.GetLastPInvokeError()}");
-                _ = close(fd);
-                result = action();
-            }
-            catch (Exception e)
-            {
-                error = e;
-            }
-        });
-        t.Start();
-        t.Join();
-        return error is null ? result : throw new InvalidOperationException($"in namespace {netns}", error);
     }
 }

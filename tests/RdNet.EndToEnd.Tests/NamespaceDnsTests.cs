@@ -1,3 +1,5 @@
+using RdNet.Transport.Linux;
+
 namespace RdNet.EndToEnd.Tests;
 
 /// <summary>
@@ -146,7 +148,7 @@ public sealed class NamespaceDnsTests
 
         // Hostile bytes from a guest socket (RELIABILITY row 7): a compression pointer loop and a label over 63
         // bytes get FORMERR, a runt gets nothing; the service answers the next query.
-        using var guest = Netns.Run(sb.GuestNs, () =>
+        using var guest = NetNamespace.RunIn(sb.GuestNs, () =>
         {
             var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
             s.Connect(new System.Net.IPEndPoint(System.Net.IPAddress.Parse("192.168.127.1"), 53));

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 using Xunit.Abstractions;
+using RdNet.Transport.Linux;
 
 namespace RdNet.EndToEnd.Tests;
 
@@ -25,7 +26,7 @@ public sealed partial class UdpIcmpNatTests(ITestOutputHelper output)
     private static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(3);
 
     /// <summary>Runs <paramref name="action"/> inside namespace <paramref name="ns"/>; sockets made there stay there.</summary>
-    private static T InNamespace<T>(string ns, Func<T> action) => Netns.Run(ns, action);
+    private static T InNamespace<T>(string ns, Func<T> action) => NetNamespace.RunIn(ns, action);
 
     /// <summary>A namespace with one veth peer of host-switch's namespace: .2 answers pings, .3 does not exist.</summary>
     private sealed class TargetNamespace : IDisposable
