@@ -196,4 +196,10 @@ public enum DropReason
     IcmpStrayReply,
     // network-setup's relay between vm-switch and the host data link (issue #7)
     RelayPeerDown,
+    // TCP urgent data (issue #4, RELIABILITY row 10): urgent data is always delivered in line; these count an
+    // urgent mark that was ignored, never the segment's data
+    /// <summary>URG with an urgent pointer of 0: it names no urgent byte (RFC 9293 §3.8.5, RFC 6093).</summary>
+    TcpUrgentPointerZero,
+    /// <summary>URG with an urgent pointer past the segment's data (urgent data not in this segment).</summary>
+    TcpUrgentPointerPastData,
 }

@@ -270,9 +270,12 @@ public sealed class TcpConnection : IDisposable
 
         if (State == TcpState.TimeWait && seg.Has(TcpFlags.Syn) && !seg.Has(TcpFlags.Ack | TcpFlags.Rst))
         {
-            // RFC 6191: a newer timestamp, or (without timestamps) a higher initial sequence number, proves the SYN
-            // belongs to a new incarnation; Linux accepts it, gvproxy's drop of it is what collapsed its connect rate.
-            bool newer = _tsOk && seg.Options.TsVal is uint tv ? unchecked((int)(tv - _tsRecent)) > 0 : seg.Seq > _rcvNxt;
+            // RFC 6191: a newer timestamp, or a higher initial sequence number, proves the SYN belongs to a new
+            // incarnation unless PAWS rejects its timestamp as older; Linux's tcp_timewait_state_process decides the
+            // same way. gvproxy's drop of every such SYN is what collapsed its connect rate.
+            bool tsSeen = _tsOk && seg.Options.TsVal.HasValue;
+            int tsDelta = tsSeen ? unchecked((int)(seg.Options.TsVal!.Value - _tsRecent)) : 0;
+            bool newer = !(tsSeen && tsDelta < 0) && (seg.Seq > _rcvNxt || (tsSeen && tsDelta > 0));
             if (newer)
             {
                 EnterClosed();
@@ -615,6 +618,8 @@ public sealed class TcpConnection : IDisposable
             return;
         }
 
+        if (seg.Has(TcpFlags.Urg)) CheckUrgentPointer(seg);
+
         if (data.Length > 0)
         {
             if (start < _rcvNxt)
@@ -685,6 +690,22 @@ public sealed class TcpConnection : IDisposable
             else if (finSeq > _rcvNxt) _oooFin = finSeq;
         }
         if (_oooFin is SeqNum f && f == _rcvNxt && _ooo.Count == 0) TakeFin();
+    }
+
+    /// <summary>
+    /// RFC 9293 §3.8.5 (which took in RFC 6093): the urgent pointer is the offset of the byte after the urgent data,
+    /// and urgent data stays part of the byte stream. This connection hands the stream to a host socket in line
+    /// (RFC 6093 §6: SO_OOBINLINE semantics; re-sending a byte with MSG_OOB would pull it out of the stream of a host
+    /// reader that does not read out-of-band data), so the URG mark never changes what is delivered or acknowledged,
+    /// whatever its pointer says. A mark that names no byte of this segment is counted: a zero pointer names no urgent
+    /// data at all, and one past the data points at bytes not here (legitimate when urgent data spans segments, as
+    /// Linux sends it, and the usual shape of a crafted pointer). Dropping such a segment would stall the connection,
+    /// since its sender retransmits it unchanged.
+    /// </summary>
+    private void CheckUrgentPointer(in TcpSegmentIn seg)
+    {
+        if (seg.UrgentPointer == 0) _drops.Increment(DropReason.TcpUrgentPointerZero);
+        else if (seg.UrgentPointer > seg.Payload.Length) _drops.Increment(DropReason.TcpUrgentPointerPastData);
     }
 
     private void TakeFin()

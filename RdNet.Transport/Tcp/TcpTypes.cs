@@ -69,7 +69,8 @@ public sealed record TcpConfig
 /// <summary>A segment as the connection sees it: header fields, decoded options, payload.</summary>
 public readonly ref struct TcpSegmentIn
 {
-    public TcpSegmentIn(SeqNum seq, SeqNum ack, TcpFlags flags, ushort window, TcpOptions options, ReadOnlySpan<byte> payload)
+    public TcpSegmentIn(SeqNum seq, SeqNum ack, TcpFlags flags, ushort window, TcpOptions options, ReadOnlySpan<byte> payload,
+        ushort urgentPointer = 0)
     {
         Seq = seq;
         Ack = ack;
@@ -77,6 +78,7 @@ public readonly ref struct TcpSegmentIn
         Window = window;
         Options = options;
         Payload = payload;
+        UrgentPointer = urgentPointer;
     }
 
     public SeqNum Seq { get; }
@@ -86,13 +88,17 @@ public readonly ref struct TcpSegmentIn
     public TcpOptions Options { get; }
     public ReadOnlySpan<byte> Payload { get; }
 
+    /// <summary>The header's urgent pointer: an offset from <see cref="Seq"/>, meaningful only with URG.</summary>
+    public ushort UrgentPointer { get; }
+
     public bool Has(TcpFlags f) => (Flags & f) != 0;
 
     /// <summary>Sequence space the segment occupies: payload plus one each for SYN and FIN.</summary>
     public int SequenceLength => Payload.Length + (Has(TcpFlags.Syn) ? 1 : 0) + (Has(TcpFlags.Fin) ? 1 : 0);
 
     public static TcpSegmentIn From(TcpSegment view) =>
-        new(new SeqNum(view.SequenceNumber), new SeqNum(view.AcknowledgmentNumber), view.Flags, view.Window, view.Options, view.Payload);
+        new(new SeqNum(view.SequenceNumber), new SeqNum(view.AcknowledgmentNumber), view.Flags, view.Window, view.Options, view.Payload,
+            view.UrgentPointer);
 }
 
 /// <summary>A segment the connection emits; its payload is handed beside it as up to two spans.</summary>

@@ -401,9 +401,14 @@ public class TcpConnectionTests
     }
 
     [Theory]
-    [InlineData(9000u, true)]  // newer timestamp: a new incarnation (RFC 6191)
-    [InlineData(10u, false)]   // older timestamp: an old duplicate
-    public void A_syn_for_a_time_wait_tuple_reopens_only_with_a_newer_timestamp(uint tsVal, bool reopens)
+    [InlineData(9000u, 1_000_000, true)]  // newer timestamp: a new incarnation (RFC 6191)
+    [InlineData(10u, 1_000_000, false)]   // older timestamp: an old duplicate (PAWS), whatever its sequence number
+    [InlineData(9000u, -1000, true)]      // newer timestamp, lower sequence number: still new
+    [InlineData(2000u, 1_000_000, true)]  // the same timestamp and a higher sequence number: new (as Linux)
+    [InlineData(2000u, -1000, false)]     // the same timestamp and a lower sequence number: not provably new
+    [InlineData(null, 1_000_000, true)]   // no timestamp in the SYN: a higher sequence number decides
+    [InlineData(null, -1000, false)]
+    public void A_syn_for_a_time_wait_tuple_reopens_only_with_a_newer_timestamp(uint? tsVal, int seqOffset, bool reopens)
     {
         var (c, o, drops, peer, us) = Established(synOptions: LinuxSyn);
         c.ShutdownSend();
@@ -411,10 +416,20 @@ public class TcpConnectionTests
         c.Receive(Ack(peer, us + 1, 65535, tsVal: 2000, tsEcr: 1, extra: TcpFlags.Fin), 11, o);
         Assert.Equal(TcpState.TimeWait, c.State);
         o.Take();
-        var r = c.Receive(Syn(peer.Value + 1_000_000, LinuxSyn with { TsVal = tsVal }), 12, o);
+        var r = c.Receive(Syn((uint)(peer.Value + seqOffset), LinuxSyn with { TsVal = tsVal, TsEcr = tsVal is null ? null : 0 }), 12, o);
         Assert.Equal(reopens ? TcpInputResult.ReopenFromTimeWait : TcpInputResult.Dropped, r);
         Assert.Equal(reopens ? TcpState.Closed : TcpState.TimeWait, c.State);
-        if (!reopens) Assert.Equal(1, drops[DropReason.TcpTimeWaitSynRejected]);
+        if (!reopens)
+        {
+            Assert.Equal(1, drops[DropReason.TcpTimeWaitSynRejected]);
+            var ack = o.Single(); // what Linux answers: the TIME-WAIT ACK, which the SYN's sender resets
+            Assert.Equal(TcpFlags.Ack, ack.Flags);
+            Assert.Equal(peer + 1, ack.Ack);
+        }
+        else
+        {
+            Assert.Empty(o.Take());
+        }
     }
 
     [Fact]
