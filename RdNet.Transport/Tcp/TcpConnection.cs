@@ -84,7 +84,7 @@ public sealed class TcpConnection : IDisposable
         _sendStart = iss + 1;
         _rto = cfg.InitialRtoMs;
         _now = now;
-        _tsOffset = iss.Value * 2654435761u; // an unpredictable per-connection clock offset (RFC 7323 §5.4)
+        _tsOffset = cfg.TimestampOffset ?? iss.Value * 2654435761u; // an unpredictable clock offset (RFC 7323 §5.4)
         while (_rcvScale < MaxWindowScale && (cfg.ReceiveBufferSize >> _rcvScale) > ushort.MaxValue) _rcvScale++;
     }
 

@@ -62,6 +62,12 @@ public sealed record TcpConfig
     public bool WindowScaling { get; init; } = true;
     public bool SackPermitted { get; init; } = true;
     public bool Timestamps { get; init; } = true;
+    /// <summary>
+    /// The offset of this connection's timestamp clock (RFC 7323 §5.4); null: one derived from the ISS. A stack that
+    /// keeps one offset per address pair (as Linux does) makes every new incarnation of a 4-tuple carry newer
+    /// timestamps than the last, which is what lets a peer in TIME-WAIT accept its SYN (RFC 6191).
+    /// </summary>
+    public uint? TimestampOffset { get; init; }
 
     public static TcpConfig ForMtu(int mtu) => new() { Mss = mtu - 40 };
 }

@@ -40,15 +40,16 @@ public sealed class GuestTcpStack : IFrameSink
         public void Deliver(FrameBuffer frame) => stack.Nat.Tell(frame, ActorRefs.NoSender);
     }
 
-    public (TcpConnection Conn, ushort Port) Connect(Ipv4Address remote, ushort remotePort, TcpConfig? cfg = null)
+    /// <summary>An active open; <paramref name="port"/> and <paramref name="iss"/> pick the source port (a new incarnation of an old 4-tuple) and the initial sequence number.</summary>
+    public (TcpConnection Conn, ushort Port) Connect(Ipv4Address remote, ushort remotePort, TcpConfig? cfg = null, ushort? port = null, uint? iss = null)
     {
-        var port = _nextPort++;
-        var conn = TcpConnection.Connect(cfg ?? new TcpConfig(), Drops, new SeqNum((uint)Random.Shared.NextInt64()), Environment.TickCount64);
+        var local = port ?? _nextPort++;
+        var conn = TcpConnection.Connect(cfg ?? new TcpConfig(), Drops, new SeqNum(iss ?? (uint)Random.Shared.NextInt64()), Environment.TickCount64);
         // The writer is built from the remote's point of view; swap roles: the guest sends from Guest:port to remote.
-        var writer = new TcpFrameWriter(_pool, new ToNat(this), Drops, _net.GatewayMac, _net.GuestMac, _net.Guest, port, remote, remotePort);
-        _conns[(port, remote, remotePort)] = (conn, writer);
+        var writer = new TcpFrameWriter(_pool, new ToNat(this), Drops, _net.GatewayMac, _net.GuestMac, _net.Guest, local, remote, remotePort);
+        _conns[(local, remote, remotePort)] = (conn, writer);
         conn.Poll(Environment.TickCount64, writer);
-        return (conn, port);
+        return (conn, local);
     }
 
     /// <summary>Sends one hand-made segment (SYN floods, stray RSTs).</summary>
