@@ -30,7 +30,8 @@ public sealed record HostSwitchConfig(
     bool LogTraffic,
     EgressPolicy Egress,
     IReadOnlyList<System.Net.IPEndPoint>? DnsUpstreams = null,
-    HostHandshakeConfig? VmHandshake = null);
+    HostHandshakeConfig? VmHandshake = null,
+    PacketTrace? Trace = null);
 
 /// <summary>
 /// Root of host-switch: the switch router, the gateway port and one listener per <c>--listen</c> endpoint.
@@ -87,7 +88,7 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
     {
         var s = _config.Settings;
         var net = _config.Network;
-        _router = Context.ActorOf(RouterActor.Props(new RouterOptions(s.CamCapacity, s.CamAgeing, s.CamSweepInterval, s.MaxPorts, _config.Pcap)), "switch");
+        _router = Context.ActorOf(RouterActor.Props(new RouterOptions(s.CamCapacity, s.CamAgeing, s.CamSweepInterval, s.MaxPorts, _config.Pcap, Trace: _config.Trace)), "switch");
         Context.Watch(_router);
 
         var dhcp = new DhcpServer(new DhcpServerOptions(
