@@ -82,6 +82,27 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
         });
         Receive<GetStats>(m => _router.Forward(m));
         Receive<GatewayActor.GetStats>(m => Context.Child("gateway").Forward(m));
+        Receive<Observability.StatsProtocol.GetSnapshot>(_ => Context.ActorOf(Observability.StatsAggregatorActor.Props(Sender, StatsSources(),
+            Context.System.Settings.Config.GetTimeSpan("rdnet.stats.aggregate-timeout", TimeSpan.FromSeconds(2)))));
+    }
+
+    /// <summary>Who a stats snapshot asks: the switch, the gateway and each gateway service (children named after the service).</summary>
+    private List<Observability.StatsAggregatorActor.Source> StatsSources()
+    {
+        var gateway = Context.Child("gateway");
+        var sources = new List<Observability.StatsAggregatorActor.Source>
+        {
+            new("switch", _router, GetStats.Instance),
+            new("gateway", gateway, GatewayActor.GetStats.Instance),
+        };
+        if (!gateway.IsNobody())
+        {
+            sources.Add(new("tcp", Context.ActorSelection(gateway.Path / "tcp"), Tcp.TcpNatProtocol.GetStats.Instance));
+            sources.Add(new("udp", Context.ActorSelection(gateway.Path / "udp"), UdpNat.UdpProtocol.GetStats.Instance));
+            sources.Add(new("icmp", Context.ActorSelection(gateway.Path / "icmp"), IcmpEchoActor.GetStats.Instance));
+            sources.Add(new("dns", Context.ActorSelection(gateway.Path / "dns"), Dns.DnsProtocol.GetStats.Instance));
+        }
+        return sources;
     }
 
     protected override void PreStart()
