@@ -14,6 +14,7 @@ var root = new RootCommand("rdnet: a user-mode network switch for VMs and networ
     WslProxyCommand.Create(),
     UpCommand.Create(args2),
     RunCommand.Create(args2),
+    StatsCommand.Create(),
 };
 // Signals are handled by the generic host (CoordinatedShutdown), not by System.CommandLine.
 return await root.Parse(args2).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
