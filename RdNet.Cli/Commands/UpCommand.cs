@@ -71,7 +71,7 @@ internal static class LocalRunner
             if (Environment.UserName != "root") throw new LocalStackException("creating a network namespace needs root: run it with sudo");
             LocalStack.EnsureTools(Log, settings.InstallTimeout);
         }
-        catch (LocalStackException e)
+        catch (Exception e) when (e is LocalStackException or FatalSetupException)
         {
             Log(e.Message);
             return 2;
