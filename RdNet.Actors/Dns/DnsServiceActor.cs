@@ -39,6 +39,7 @@ public sealed class DnsServiceActor : ReceiveActor
     private ushort _ipId;
     private long _serverFailures;
     private readonly LatencyWindow _latency;
+    private readonly LimitNotice _limitNotice = new(Context.System.Settings.Config.GetTimeSpan("rdnet.logging.limit-notice-interval", TimeSpan.FromSeconds(10)));
 
     /// <summary>Where a query came from, to send its answer back.</summary>
     private abstract record Client;
@@ -145,6 +146,8 @@ public sealed class DnsServiceActor : ReceiveActor
         if (_connections.Count >= _settings.MaxTcpConnections)
         {
             _core.Drops.Increment(DropReason.DnsTcpConnectionLimit);
+            if (_limitNotice.Hit(Environment.TickCount64, out var more))
+                _log.Warning("DNS: {Max} TCP connections open: new ones are closed ({Reason}; {Unlogged} more since the last notice)", _settings.MaxTcpConnections, DropReason.DnsTcpConnectionLimit, more);
             s.Socket.Dispose();
             return;
         }
@@ -158,6 +161,8 @@ public sealed class DnsServiceActor : ReceiveActor
         if (_pending.Count >= _settings.MaxConcurrentQueries)
         {
             _core.Drops.Increment(DropReason.DnsQueryLimit);
+            if (_limitNotice.Hit(Environment.TickCount64, out var more))
+                _log.Warning("DNS: {Max} forwarded queries in flight: new ones get SERVFAIL ({Reason}; {Unlogged} more since the last notice)", _settings.MaxConcurrentQueries, DropReason.DnsQueryLimit, more);
             Reply(new Pending(forward, client), Fail);
             return;
         }

@@ -78,7 +78,7 @@ public sealed class RouterActor : ReceiveActor, IWithTimers
     {
         var decision = _core.Decide(frame.Span, frame.Ingress, _clock());
         if (_trace.Enabled)
-            _log.Info("port {0}: {1} -> {2}", frame.Ingress, FrameSummary.Describe(frame.Span),
+            _log.Info("port {Port}: {Frame} -> {Decision}", frame.Ingress, FrameSummary.Describe(frame.Span),
                 decision.Action == SwitchAction.Drop ? $"drop ({decision.Reason})" : decision.Action == SwitchAction.Flood ? "flood" : $"port {decision.Port}");
         switch (decision.Action)
         {
