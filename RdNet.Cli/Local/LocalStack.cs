@@ -105,11 +105,9 @@ public sealed class LocalStack : IAsyncDisposable
         File.CreateSymbolicLink(_plan.VmSwitchLink, rdnet);
         _files.Add(_plan.VmSwitchLink);
         WriteFile(_plan.DhcpScriptPath, LocalStackPlan.DhcpScript, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        if (!Directory.Exists(_plan.EtcNetnsDir))
-        {
-            Directory.CreateDirectory(_plan.EtcNetnsDir);
-            _dirs.Add(_plan.EtcNetnsDir);
-        }
+        // Named after our namespace, so ours even when a killed run left it (removed only when empty).
+        Directory.CreateDirectory(_plan.EtcNetnsDir);
+        _dirs.Add(_plan.EtcNetnsDir);
         WriteFile(Path.Combine(_plan.EtcNetnsDir, "resolv.conf"), _plan.ResolvConf, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
         _files.Add(_plan.HandshakeSocket);
         _files.Add(_plan.DataSocket);
@@ -152,6 +150,8 @@ public sealed class LocalStack : IAsyncDisposable
                 _dirs.Add(d);
             }
         }
+        // /run/rdnet/NAME is ours even when a killed run left it; /run/rdnet itself only when we made it.
+        if (_plan.RuntimeDir != LocalStackPlan.RuntimeRoot && !_dirs.Contains(_plan.RuntimeDir)) _dirs.Add(_plan.RuntimeDir);
         var lockPath = Path.Combine(_plan.RuntimeDir, "lock");
         try
         {

@@ -6,6 +6,7 @@ namespace RdNet.Transport.Diagnostics;
 /// </summary>
 public sealed class PacketTrace(bool enabled)
 {
+    private readonly Lock _lock = new();
     private volatile bool _enabled = enabled;
 
     public bool Enabled => _enabled;
@@ -13,7 +14,7 @@ public sealed class PacketTrace(bool enabled)
     /// <summary>Flips the switch; returns the new state. Called from a signal handler thread.</summary>
     public bool Toggle()
     {
-        lock (this)
+        lock (_lock)
         {
             _enabled = !_enabled;
             return _enabled;
