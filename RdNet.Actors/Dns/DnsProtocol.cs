@@ -29,5 +29,9 @@ public static class DnsProtocol
         long FormatErrors,
         long ServerFailures,
         int QueriesInFlight,
-        int TcpConnections);
+        int TcpConnections,
+        DnsLatency? UpstreamLatency = null);
+
+    /// <summary>Forwarded queries, from forward to answer (or failure): percentiles over the last <paramref name="Samples"/> of <paramref name="Total"/>.</summary>
+    public sealed record DnsLatency(int Samples, long Total, double P50Ms, double P90Ms, double P99Ms);
 }

@@ -38,6 +38,8 @@ public sealed class DnsServiceActor : ReceiveActor
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private ushort _ipId;
     private long _serverFailures;
+    private readonly LatencyWindow _latency;
+    private readonly LimitNotice _limitNotice = new(Context.System.Settings.Config.GetTimeSpan("rdnet.logging.limit-notice-interval", TimeSpan.FromSeconds(10)));
 
     /// <summary>Where a query came from, to send its answer back.</summary>
     private abstract record Client;
@@ -46,7 +48,8 @@ public sealed class DnsServiceActor : ReceiveActor
 
     private sealed record TcpClient(IActorRef Connection, long Tag) : Client;
 
-    private sealed record Pending(DnsForward Forward, Client Client);
+    /// <param name="Started">Stopwatch timestamp of the forward, for the latency percentiles in the stats.</param>
+    private sealed record Pending(DnsForward Forward, Client Client, long Started = 0);
 
     public DnsServiceActor(DnsServer core, IDnsUpstream upstream, DnsSettings settings, IFrameSink sink, FramePool pool,
         VirtualNetwork network, Func<byte[], Props>? queryProps)
@@ -58,6 +61,7 @@ public sealed class DnsServiceActor : ReceiveActor
         _pool = pool;
         _network = network;
         _queryProps = queryProps ?? (q => DnsQueryActor.Props(q, upstream, settings.QueryTimeout));
+        _latency = new LatencyWindow(Context.System.Settings.Config.GetInt("rdnet.stats.dns-latency-samples", 1024));
 
         Receive<FrameBuffer>(OnFrame);
         Receive<Resolve>(OnResolve);
@@ -79,12 +83,15 @@ public sealed class DnsServiceActor : ReceiveActor
         });
         Receive<GatewayProtocol.LocalStreamAccepted>(OnStream);
         Receive<GetStats>(_ => Sender.Tell(new DnsStats(_core.Drops.Snapshot(), _core.LocalAnswers, _core.Forwarded,
-            _core.FormatErrors, _serverFailures, _pending.Count, _connections.Count)));
+            _core.FormatErrors, _serverFailures, _pending.Count, _connections.Count, UpstreamLatency())));
     }
 
     protected override void PreStart() =>
         _log.Info("DNS on {Gateway}:53: zones {Zones}; upstream {Upstream}", _network.Gateway,
             string.Join(", ", _settings.Zones.Select(z => z.Fqdn)), _upstream.Describe());
+
+    private DnsLatency? UpstreamLatency() =>
+        _latency.Percentiles(50, 90, 99) is [var p50, var p90, var p99] ? new DnsLatency(_latency.Count, _latency.Total, p50, p90, p99) : null;
 
     private delegate int BuildReply(Pending pending, Span<byte> destination);
 
@@ -139,6 +146,8 @@ public sealed class DnsServiceActor : ReceiveActor
         if (_connections.Count >= _settings.MaxTcpConnections)
         {
             _core.Drops.Increment(DropReason.DnsTcpConnectionLimit);
+            if (_limitNotice.Hit(Environment.TickCount64, out var more))
+                _log.Warning("DNS: {Max} TCP connections open: new ones are closed ({Reason}; {Unlogged} more since the last notice)", _settings.MaxTcpConnections, DropReason.DnsTcpConnectionLimit, more);
             s.Socket.Dispose();
             return;
         }
@@ -152,18 +161,21 @@ public sealed class DnsServiceActor : ReceiveActor
         if (_pending.Count >= _settings.MaxConcurrentQueries)
         {
             _core.Drops.Increment(DropReason.DnsQueryLimit);
+            if (_limitNotice.Hit(Environment.TickCount64, out var more))
+                _log.Warning("DNS: {Max} forwarded queries in flight: new ones get SERVFAIL ({Reason}; {Unlogged} more since the last notice)", _settings.MaxConcurrentQueries, DropReason.DnsQueryLimit, more);
             Reply(new Pending(forward, client), Fail);
             return;
         }
         var child = Context.ActorOf(_queryProps(forward.UpstreamQuery));
         Context.Watch(child);
-        _pending[child] = new Pending(forward, client);
+        _pending[child] = new Pending(forward, client, System.Diagnostics.Stopwatch.GetTimestamp());
     }
 
     /// <summary>Answers the query of <paramref name="child"/> with what <paramref name="build"/> writes, and stops the child.</summary>
     private void Complete(IActorRef child, BuildReply build)
     {
         if (!_pending.Remove(child, out var pending)) return;
+        _latency.Add(System.Diagnostics.Stopwatch.GetElapsedTime(pending.Started).TotalMilliseconds);
         Context.Unwatch(child);
         Context.Stop(child);
         Reply(pending, build);

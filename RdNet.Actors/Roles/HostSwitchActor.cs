@@ -30,7 +30,8 @@ public sealed record HostSwitchConfig(
     bool LogTraffic,
     EgressPolicy Egress,
     IReadOnlyList<System.Net.IPEndPoint>? DnsUpstreams = null,
-    HostHandshakeConfig? VmHandshake = null);
+    HostHandshakeConfig? VmHandshake = null,
+    PacketTrace? Trace = null);
 
 /// <summary>
 /// Root of host-switch: the switch router, the gateway port and one listener per <c>--listen</c> endpoint.
@@ -81,13 +82,34 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
         });
         Receive<GetStats>(m => _router.Forward(m));
         Receive<GatewayActor.GetStats>(m => Context.Child("gateway").Forward(m));
+        Receive<Observability.StatsProtocol.GetSnapshot>(_ => Context.ActorOf(Observability.StatsAggregatorActor.Props(Sender, StatsSources(),
+            Context.System.Settings.Config.GetTimeSpan("rdnet.stats.aggregate-timeout", TimeSpan.FromSeconds(2)))));
+    }
+
+    /// <summary>Who a stats snapshot asks: the switch, the gateway and each gateway service (children named after the service).</summary>
+    private List<Observability.StatsAggregatorActor.Source> StatsSources()
+    {
+        var gateway = Context.Child("gateway");
+        var sources = new List<Observability.StatsAggregatorActor.Source>
+        {
+            new("switch", _router, GetStats.Instance),
+            new("gateway", gateway, GatewayActor.GetStats.Instance),
+        };
+        if (!gateway.IsNobody())
+        {
+            sources.Add(new("tcp", Context.ActorSelection(gateway.Path / "tcp"), Tcp.TcpNatProtocol.GetStats.Instance));
+            sources.Add(new("udp", Context.ActorSelection(gateway.Path / "udp"), UdpNat.UdpProtocol.GetStats.Instance));
+            sources.Add(new("icmp", Context.ActorSelection(gateway.Path / "icmp"), IcmpEchoActor.GetStats.Instance));
+            sources.Add(new("dns", Context.ActorSelection(gateway.Path / "dns"), Dns.DnsProtocol.GetStats.Instance));
+        }
+        return sources;
     }
 
     protected override void PreStart()
     {
         var s = _config.Settings;
         var net = _config.Network;
-        _router = Context.ActorOf(RouterActor.Props(new RouterOptions(s.CamCapacity, s.CamAgeing, s.CamSweepInterval, s.MaxPorts, _config.Pcap)), "switch");
+        _router = Context.ActorOf(RouterActor.Props(new RouterOptions(s.CamCapacity, s.CamAgeing, s.CamSweepInterval, s.MaxPorts, _config.Pcap, Trace: _config.Trace)), "switch");
         Context.Watch(_router);
 
         var dhcp = new DhcpServer(new DhcpServerOptions(

@@ -8,7 +8,7 @@ using static RdNet.Actors.Switch.SwitchProtocol;
 
 namespace RdNet.Actors.Switch;
 
-public sealed record RouterOptions(int CamCapacity, TimeSpan CamAgeing, TimeSpan SweepInterval, int MaxPorts, PcapWriter? Pcap = null, bool TracePackets = false);
+public sealed record RouterOptions(int CamCapacity, TimeSpan CamAgeing, TimeSpan SweepInterval, int MaxPorts, PcapWriter? Pcap = null, bool TracePackets = false, PacketTrace? Trace = null);
 
 /// <summary>
 /// The L2 switch: every frame from every port comes here (frames enter through the links' reader loops), the
@@ -20,6 +20,7 @@ public sealed class RouterActor : ReceiveActor, IWithTimers
     private readonly SwitchCore _core;
     private readonly RouterOptions _options;
     private readonly Func<long> _clock;
+    private readonly PacketTrace _trace;
     private readonly Dictionary<int, PortEntry> _ports = [];
     private readonly Dictionary<IActorRef, int> _byRef = [];
     private readonly ILoggingAdapter _log = Context.GetLogger();
@@ -33,6 +34,7 @@ public sealed class RouterActor : ReceiveActor, IWithTimers
     {
         _options = options;
         _clock = clock ?? (() => Environment.TickCount64);
+        _trace = options.Trace ?? new PacketTrace(options.TracePackets);
         _core = new SwitchCore(new CamTable(options.CamCapacity, options.CamAgeing), new DropCounters());
 
         Receive<FrameBuffer>(Switch);
@@ -75,8 +77,8 @@ public sealed class RouterActor : ReceiveActor, IWithTimers
     private void Switch(FrameBuffer frame)
     {
         var decision = _core.Decide(frame.Span, frame.Ingress, _clock());
-        if (_options.TracePackets)
-            _log.Info("port {0}: {1} -> {2}", frame.Ingress, FrameSummary.Describe(frame.Span),
+        if (_trace.Enabled)
+            _log.Info("port {Port}: {Frame} -> {Decision}", frame.Ingress, FrameSummary.Describe(frame.Span),
                 decision.Action == SwitchAction.Drop ? $"drop ({decision.Reason})" : decision.Action == SwitchAction.Flood ? "flood" : $"port {decision.Port}");
         switch (decision.Action)
         {

@@ -34,6 +34,7 @@ public sealed class TcpNatActor : ReceiveActor
     private readonly Dictionary<IActorRef, (FlowKey Key, bool Connecting)> _byActor = [];
     private readonly Dictionary<ushort, IActorRef> _local;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly LimitNotice _limitNotice = new(Context.System.Settings.Config.GetTimeSpan("rdnet.logging.limit-notice-interval", TimeSpan.FromSeconds(10)));
     private int _connecting;
     private long _opened;
     private long _nextId;
@@ -115,11 +116,15 @@ public sealed class TcpNatActor : ReceiveActor
             if (_flows.Count >= _settings.MaxFlows)
             {
                 _drops.Increment(DropReason.TcpNatFlowTableFull);
+                if (_limitNotice.Hit(Environment.TickCount64, out var more))
+                    _log.Warning("TCP NAT flow table full ({MaxFlows} flows): new guest connections are dropped ({Reason}; {Unlogged} more since the last notice)", _settings.MaxFlows, DropReason.TcpNatFlowTableFull, more);
                 return;
             }
             if (_connecting >= _settings.MaxConnectsInFlight)
             {
                 _drops.Increment(DropReason.TcpNatConnectsInFlightFull);
+                if (_limitNotice.Hit(Environment.TickCount64, out var more))
+                    _log.Warning("TCP NAT: {MaxConnects} host connects already in flight: new guest connections are dropped ({Reason}; {Unlogged} more since the last notice)", _settings.MaxConnectsInFlight, DropReason.TcpNatConnectsInFlightFull, more);
                 return;
             }
             FlowTarget target;

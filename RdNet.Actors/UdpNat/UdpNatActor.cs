@@ -34,6 +34,7 @@ public sealed class UdpNatActor : ReceiveActor, IWithTimers
     private readonly LruTable<UdpFlowKey, IActorRef> _flows;
     private readonly Dictionary<IActorRef, UdpFlowKey> _keys = [];
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly LimitNotice _limitNotice = new(Context.System.Settings.Config.GetTimeSpan("rdnet.logging.limit-notice-interval", TimeSpan.FromSeconds(10)));
     private readonly int _maxPayload;
     private long _created, _evicted, _closed, _failed;
     private UdpNatStats? _lastLogged;
@@ -171,6 +172,8 @@ public sealed class UdpNatActor : ReceiveActor, IWithTimers
             Context.Unwatch(evicted.Value);
             Context.Stop(evicted.Value);
             _evicted++;
+            if (_limitNotice.Hit(Environment.TickCount64, out var more))
+                _log.Warning("UDP NAT flow table full ({MaxFlows} flows): the least recently used flow is closed for each new one ({Unlogged} more since the last notice)", _flows.Capacity, more);
         }
         return true;
     }

@@ -55,6 +55,8 @@ internal static class HostSwitchCommand
             Description = "Send the guest's DNS queries (other than the local zones) to this nameserver, IP:PORT (repeatable, tried in order), e.g. 127.0.0.1:5353, instead of the host's resolver (/etc/resolv.conf on Linux, the OS resolver API on Windows).",
             DefaultValueFactory = _ => [],
         }, v => TryParseDnsUpstream(v, out _) ? null : $"invalid --dns-upstream '{v}': expected IP:PORT like 127.0.0.1:53 or [::1]:53");
+        var trace = CommonFlags.TracePackets();
+        trace.Description += " SIGUSR1 turns it on or off while running.";
         var pcap = new Option<string?>("--pcap") { Description = "Write every switched frame to this pcap file (implied as capture.pcap by --debug)." };
         var logFile = CommonFlags.LogFile(null);
         var outboundAllow = CommonFlags.ValidatedEach(new Option<string[]>("--outbound-allow")
@@ -75,7 +77,7 @@ internal static class HostSwitchCommand
 
         var cmd = new Command("host-switch", "The host side: L2 switch with MAC learning, and the gateway at .1 (ARP for .1/.254, ICMP echo, DHCP, DNS on UDP).")
         {
-            debug, subnet, portForward, listen, searchDomains, dnsUpstream, pcap, logFile, outboundAllow, outboundDeny, mtu, vmHandshake, vmDataListen,
+            debug, subnet, portForward, listen, searchDomains, dnsUpstream, pcap, trace, logFile, outboundAllow, outboundDeny, mtu, vmHandshake, vmDataListen,
         };
         cmd.Validators.Add(r =>
         {
@@ -108,6 +110,8 @@ internal static class HostSwitchCommand
             var upstreams = parse.GetValue(dnsUpstream)!.Select(v => TryParseDnsUpstream(v, out var ep) ? ep! : throw new FormatException(v)).ToList();
             var pcapPath = parse.GetValue(pcap) ?? (common.Debug ? Path.Combine(Environment.CurrentDirectory, "capture.pcap") : null);
 
+            var packetTrace = new PacketTrace(parse.GetValue(trace));
+            using var onUsr1 = TraceSignal.Register(packetTrace, "host-switch");
             var bound = new List<(LinkEndpoint, LinkListenerActor.PreBound?)>();
             PcapWriter? pcapWriter = null;
             return await RoleHost.RunAsync("host-switch", common, (system, settings, exit) =>
@@ -119,7 +123,7 @@ internal static class HostSwitchCommand
                 var vm = vmHs is null ? null
                     : new HostHandshakeConfig(vmHs, vmData!, HandshakeSettings.FromConfig(system.Settings.Config).Host, settings.Link,
                         discover ? DiscoverWslVm : null);
-                system.ActorOf(HostSwitchActor.Props(new HostSwitchConfig(network, bound, settings, domains, pcapWriter, common.Debug, egress, upstreams, vm), pool, exit), "host-switch");
+                system.ActorOf(HostSwitchActor.Props(new HostSwitchConfig(network, bound, settings, domains, pcapWriter, common.Debug, egress, upstreams, vm, packetTrace), pool, exit), "host-switch");
             }, ct, beforeStart: _ =>
             {
                 // Bind before the actor system starts, so a bad or busy endpoint is one clear fatal line.

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using RdNet.Transport.Diagnostics;
 using RdNet.Actors.Roles;
 using RdNet.Cli.Hosting;
 using RdNet.Transport.Buffers;
@@ -16,6 +17,7 @@ internal static class VmSwitchCommand
     {
         var debug = CommonFlags.Debug();
         var trace = CommonFlags.TracePackets();
+        trace.Description += " SIGUSR1 turns it on or off while running.";
         var tapInterface = CommonFlags.TapInterface("Name of the TAP device to create (default eth0). vm-switch refuses to start if it already exists.");
         var vsockFd = new Option<int>("--vsock-fd")
         {
@@ -44,12 +46,14 @@ internal static class VmSwitchCommand
             var endpoint = parse.GetValue(connect) is { } uri ? LinkEndpoint.Parse(uri) : new LinkEndpoint(LinkScheme.Fd, "", null, 0, parse.GetValue(vsockFd));
             var script = parse.GetValue(dhcpScript);
             TapDevice? tap = null;
+            var packetTrace = new PacketTrace(parse.GetValue(trace));
+            using var onUsr1 = TraceSignal.Register(packetTrace, "vm-switch");
             try
             {
                 return await RoleHost.RunAsync("vm-switch", common, (system, settings, exit) =>
                 {
                     var pool = new FramePool(settings.FramePoolSize, settings.Link.MaxFrameLength);
-                    system.ActorOf(VmSwitchActor.Props(new VmSwitchConfig(endpoint, tap!, script, settings, RunDhcpClient: true, TracePackets: parse.GetValue(trace), LogTraffic: common.Debug), pool, exit), "vm-switch");
+                    system.ActorOf(VmSwitchActor.Props(new VmSwitchConfig(endpoint, tap!, script, settings, RunDhcpClient: true, TracePackets: parse.GetValue(trace), LogTraffic: common.Debug, Trace: packetTrace), pool, exit), "vm-switch");
                 }, ct, beforeStart: _ =>
                 {
                     tap = CreateTap(name, tapMac);

@@ -321,4 +321,38 @@ public sealed class DnsServiceActorTests : TestKit
             Assert.Equal(1, stats.Drops.GetValueOrDefault(DropReason.DnsTcpLengthZero));
         }, Wait);
     }
+
+    // Issue #9: the operator's view of DNS.
+    [Fact]
+    public void Forwarded_queries_feed_the_latency_percentiles_in_the_stats()
+    {
+        var service = Service(new ScriptedUpstream((_, q) => Task.FromResult(Answer(q, 0, 1))), Settings());
+        Assert.Null(Stats(service).UpstreamLatency);
+        SendUdp(service, Query(0x3001, "a.example.test", DnsType.A), 40001);
+        AssertReply(NextReply(40001), 0x3001, 0, 1);
+        SendUdp(service, Query(0x3002, "gateway.docker.internal", DnsType.A), 40002); // local: not a forward
+        AssertReply(NextReply(40002), 0x3002, 0, 1);
+        var latency = Stats(service).UpstreamLatency;
+        Assert.NotNull(latency);
+        Assert.Equal(1, latency.Samples);
+        Assert.InRange(latency.P50Ms, 0, 5000);
+        Assert.Equal(latency.P50Ms, latency.P99Ms);
+    }
+
+    [Fact]
+    public void Hitting_the_query_limit_is_logged_once_not_per_query()
+    {
+        var never = new TaskCompletionSource<byte[]>();
+        var service = Service(new ScriptedUpstream((_, _) => never.Task), Settings(maxQueries: 1, timeout: TimeSpan.FromSeconds(30)));
+        SendUdp(service, Query(1, "a.example.test", DnsType.A), 40001);
+        EventFilter.Warning(contains: "forwarded queries in flight").Expect(1, Wait, () =>
+        {
+            for (ushort i = 2; i < 6; i++)
+            {
+                SendUdp(service, Query(i, "b.example.test", DnsType.A), (ushort)(40000 + i));
+                AssertReply(NextReply((ushort)(40000 + i)), i, DnsRcode.ServFail, 0);
+            }
+        });
+        Assert.Equal(4, Stats(service).Drops.GetValueOrDefault(DropReason.DnsQueryLimit));
+    }
 }

@@ -1,0 +1,148 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using RdNet.Cli.Hosting;
+using RdNet.Cli.Local;
+
+namespace RdNet.Cli.Commands;
+
+/// <summary>
+/// <c>rdnet up</c>: host-switch and network-setup on this machine, wired over unix sockets, and a named namespace whose
+/// traffic goes vm-switch → link → host-switch; runs until SIGINT/SIGTERM, then removes everything it created.
+/// </summary>
+internal static class UpCommand
+{
+    public static Command Create(IReadOnlyList<string> argv)
+    {
+        var cmd = new Command("up", "Start the whole stack on this machine: a namespace (default 'rdnet', enter it with ip netns exec rdnet …) wired through vm-switch to host-switch. Runs until Ctrl-C, then removes everything it created. Options of host-switch and network-setup (--subnet, --dns-upstream, --outbound-allow, --mtu, --debug, …) are passed on.")
+        {
+            NameOption(),
+        };
+        cmd.TreatUnmatchedTokensAsErrors = false;
+        cmd.SetAction((_, _) => LocalRunner.RunAsync(LocalRunner.ArgsAfter(argv, "up"), allowCommand: false));
+        return cmd;
+    }
+
+    public static Option<string> NameOption() => new("--name")
+    {
+        Description = $"Namespace name (default {LocalStackPlan.DefaultName}); its files live in {LocalStackPlan.RuntimeRoot} for the default name, {LocalStackPlan.RuntimeRoot}/NAME otherwise.",
+    };
+}
+
+/// <summary><c>rdnet run [--publish HOST:GUEST]… -- CMD…</c>: <c>rdnet up</c>, one command inside, then teardown.</summary>
+internal static class RunCommand
+{
+    public static Command Create(IReadOnlyList<string> argv)
+    {
+        var cmd = new Command("run", "Start the stack as rdnet up does, run one command inside the namespace (rdnet run -- curl http://host.rancher-desktop.internal:8080/), tear down and exit with the command's status.")
+        {
+            UpCommand.NameOption(),
+            new Option<string[]>("--publish") { Description = "Forward 127.0.0.1:HOST on this machine to the guest's GUEST port (repeatable), HOST:GUEST like 8080:80." },
+        };
+        cmd.TreatUnmatchedTokensAsErrors = false;
+        cmd.SetAction((_, _) => LocalRunner.RunAsync(LocalRunner.ArgsAfter(argv, "run"), allowCommand: true));
+        return cmd;
+    }
+}
+
+/// <summary>What up and run share: parse, check tools, start, wait for a signal (up) or the command (run), tear down.</summary>
+internal static class LocalRunner
+{
+    public static IReadOnlyList<string> ArgsAfter(IReadOnlyList<string> argv, string verb)
+    {
+        var i = argv.ToList().IndexOf(verb);
+        return i < 0 ? [] : argv.Skip(i + 1).ToList();
+    }
+
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, bool allowCommand)
+    {
+        var verb = allowCommand ? "run" : "up";
+        void Log(string line) => Console.Error.WriteLine($"rdnet {verb}: {line}");
+        if (!OperatingSystem.IsLinux())
+        {
+            Log("rdnet up and rdnet run need Linux network namespaces");
+            return 2;
+        }
+        LocalStackPlan plan;
+        LocalStackSettings settings;
+        try
+        {
+            plan = LocalStackPlan.Parse(args, allowCommand);
+            settings = LocalStackSettings.FromConfig(HoconFiles.Load());
+            if (Environment.UserName != "root") throw new LocalStackException("creating a network namespace needs root: run it with sudo");
+            LocalStack.EnsureTools(Log, settings.InstallTimeout);
+        }
+        catch (Exception e) when (e is LocalStackException or FatalSetupException)
+        {
+            Log(e.Message);
+            return 2;
+        }
+
+        // up shows the roles' logs; run keeps the terminal for the command and shows only warnings and errors.
+        Action<string> childOutput = allowCommand && !plan.Debug
+            ? line => { if (line.Contains("[WRN]", StringComparison.Ordinal) || line.Contains("[ERR]", StringComparison.Ordinal) || line.Contains("[FTL]", StringComparison.Ordinal)) Console.Error.WriteLine(line); }
+            : Console.Error.WriteLine;
+        using var stop = new CancellationTokenSource();
+        System.Diagnostics.Process? command = null;
+        void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            Log($"{context.Signal} received; stopping");
+            stop.Cancel();
+            // The command (run) gets SIGTERM; from a terminal Ctrl-C reached it already.
+            try
+            {
+                if (command is { HasExited: false } c && context.Signal == PosixSignal.SIGTERM)
+                    RdNet.Transport.Linux.ChildPlumbing.Signal(c.Id, RdNet.Transport.Linux.ChildPlumbing.SIGTERM);
+            }
+            catch (InvalidOperationException) { }
+        }
+        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+
+        var stack = new LocalStack(plan, settings, Log, childOutput);
+        var status = 0;
+        try
+        {
+            await stack.StartAsync(stop.Token).ConfigureAwait(false);
+            if (!allowCommand)
+            {
+                foreach (var line in stack.Banner()) Console.WriteLine(line);
+                var stopped = Task.Delay(Timeout.Infinite, stop.Token);
+                var first = await Task.WhenAny(stopped, stack.RoleExited).ConfigureAwait(false);
+                if (first == stack.RoleExited)
+                {
+                    var (role, code) = await stack.RoleExited.ConfigureAwait(false);
+                    Log($"{role} exited with code {code}; tearing down");
+                    status = 1;
+                }
+            }
+            else
+            {
+                foreach (var p in plan.Publish)
+                    Log($"published 127.0.0.1:{p.HostPort} → {plan.Network.Guest}:{p.GuestPort} (host-switch --port-forward)");
+                var psi = new System.Diagnostics.ProcessStartInfo("ip") { UseShellExecute = false };
+                foreach (var a in (string[])["netns", "exec", plan.Name, .. plan.Command]) psi.ArgumentList.Add(a);
+                command = System.Diagnostics.Process.Start(psi)!;
+                await command.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+                status = command.ExitCode;
+                command.Dispose();
+            }
+        }
+        catch (LocalStackException e)
+        {
+            Log(e.Message);
+            status = 1;
+        }
+        catch (OperationCanceledException)
+        {
+            // a signal during start-up: tear down what exists
+            status = allowCommand ? 130 : 0;
+        }
+        finally
+        {
+            await stack.DisposeAsync().ConfigureAwait(false);
+            Log("stopped; everything it created is removed");
+        }
+        return status;
+    }
+}

@@ -1,0 +1,161 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using RdNet.Transport.Linux;
+
+namespace RdNet.EndToEnd.Tests;
+
+/// <summary>
+/// <c>rdnet up</c> and <c>rdnet run</c> (issue #9), started inside a loopback-only namespace of the test's own that
+/// stands in for the machine: the veth pair and host-switch's sockets land there, the guest namespace gets a unique
+/// name, and DNS goes to a fake server on that namespace's 127.0.0.1. Nothing is added to the machine's network.
+/// </summary>
+public sealed class LocalStackTests
+{
+    private sealed class StandIn : IDisposable
+    {
+        public StandIn()
+        {
+            var id = Random.Shared.Next(0, 0xFFFFFF).ToString("x6", CultureInfo.InvariantCulture);
+            HostNs = $"rdne-uh-{id}";
+            Name = $"rdne-ug-{id}";
+            Harness.Require(Harness.Ip("netns", "add", HostNs), "ip netns add");
+            Harness.Require(Harness.Ip("-n", HostNs, "link", "set", "lo", "up"), "lo up");
+        }
+
+        public string HostNs { get; }
+
+        /// <summary>The guest namespace rdnet up/run creates (its --name).</summary>
+        public string Name { get; }
+
+        public string RuntimeDir => $"/run/rdnet/{Name}";
+
+        // nsenter --net, not ip netns exec: rdnet stays in the machine's mount namespace, as when an operator runs it,
+        // so the namespace it adds under /run/netns is visible to `ip netns exec NAME` from anywhere.
+        public CommandResult Run(TimeSpan timeout, params string[] args) =>
+            Harness.Run("nsenter", [$"--net=/run/netns/{HostNs}", Harness.RdnetPath, .. args], timeout);
+
+        public ChildProcess Start(params string[] args) =>
+            new("nsenter", [$"--net=/run/netns/{HostNs}", Harness.RdnetPath, .. args], "rdnet");
+
+        public void Dispose()
+        {
+            foreach (var ns in new[] { Name, HostNs })
+            {
+                foreach (var pid in Harness.Run("ip", ["netns", "pids", ns]).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                    Harness.Run("kill", ["-9", pid]);
+                Harness.Ip("netns", "del", ns);
+            }
+            try { Directory.Delete(RuntimeDir, recursive: true); } catch (IOException) { }
+            try { Directory.Delete($"/etc/netns/{Name}", recursive: true); } catch (IOException) { }
+        }
+    }
+
+    /// <summary>A one-page HTTP/1.0 server on 127.0.0.1 inside <paramref name="netns"/>.</summary>
+    private static (Socket Listener, int Port) ServePage(string netns, string page, CancellationToken ct)
+    {
+        var listener = NetNamespace.RunIn(netns, () =>
+        {
+            var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            s.Listen(8);
+            return s;
+        });
+        _ = Task.Run(async () =>
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                using var c = await listener.AcceptAsync(ct);
+                var buffer = new byte[4096];
+                await c.ReceiveAsync(buffer, SocketFlags.None, ct); // the request line and headers fit
+                var body = Encoding.ASCII.GetBytes(page);
+                await c.SendAsync(Encoding.ASCII.GetBytes($"HTTP/1.0 200 OK\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n").Concat(body).ToArray(), SocketFlags.None, ct);
+                c.Shutdown(SocketShutdown.Both);
+            }
+        }, ct);
+        return (listener, ((IPEndPoint)listener.LocalEndPoint!).Port);
+    }
+
+    private static void AssertNothingLeft(StandIn s, string output)
+    {
+        Assert.DoesNotContain(s.Name, Harness.Ip("netns", "list").Stdout, StringComparison.Ordinal);
+        var links = Harness.Ip("-n", s.HostNs, "-o", "link", "show").Stdout;
+        Assert.True(links.Trim().Split('\n').Length == 1 && links.Contains("lo:", StringComparison.Ordinal), $"interfaces left in the stand-in namespace:\n{links}\n{output}");
+        Assert.False(Directory.Exists(s.RuntimeDir), $"{s.RuntimeDir} left behind: {(Directory.Exists(s.RuntimeDir) ? string.Join(", ", Directory.GetFileSystemEntries(s.RuntimeDir)) : "")}");
+        Assert.False(Directory.Exists($"/etc/netns/{s.Name}"), $"/etc/netns/{s.Name} left behind");
+        Assert.Equal("", Harness.Run("ip", ["netns", "pids", s.HostNs]).Stdout.Trim());
+    }
+
+    [Fact]
+    public async Task Run_curls_a_page_from_the_host_loopback_by_its_local_dns_name_and_exits_with_the_commands_status()
+    {
+        using var s = new StandIn();
+        using var upstream = new FakeDnsServer(s.HostNs);
+        using var cts = new CancellationTokenSource();
+        var (listener, port) = ServePage(s.HostNs, "hello from the host's loopback\n", cts.Token);
+        using var _ = listener;
+        try
+        {
+            var url = $"http://host.rancher-desktop.internal:{port}/";
+            var r = s.Run(TimeSpan.FromSeconds(150), "run", "--name", s.Name, "--outbound-allow", "127.0.0.0/8", "--dns-upstream", upstream.Endpoint,
+                "--", "curl", "-s", "--max-time", "20", url);
+            Assert.True(r.ExitCode == 0, r.ToString());
+            Assert.Equal("hello from the host's loopback\n", r.Stdout);
+            // The name came from the gateway's local zone, not from the upstream.
+            Assert.Equal(0, upstream.Queries);
+            AssertNothingLeft(s, r.ToString());
+
+            // The command's status is rdnet run's.
+            var failing = s.Run(TimeSpan.FromSeconds(150), "run", "--name", s.Name, "--outbound-allow", "127.0.0.0/8", "--dns-upstream", upstream.Endpoint,
+                "--", "sh", "-c", "ip -4 -o addr show dev eth0; exit 7");
+            Assert.True(failing.ExitCode == 7, failing.ToString());
+            Assert.Contains("inet 192.168.127.2/24", failing.Stdout, StringComparison.Ordinal);
+            AssertNothingLeft(s, failing.ToString());
+        }
+        finally
+        {
+            await cts.CancelAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Up_then_SIGTERM_leaves_no_namespace_interface_socket_file_or_process()
+    {
+        using var s = new StandIn();
+        using var up = s.Start("up", "--name", s.Name, "--outbound-allow", "127.0.0.0/8", "--dns-upstream", "127.0.0.1:9");
+        var ready = await Harness.WaitUntil(() => up.Output.Contains($"namespace {s.Name} is up", StringComparison.Ordinal) || up.HasExited, TimeSpan.FromSeconds(120));
+        Assert.True(ready && !up.HasExited, up.Output);
+        Assert.Contains($"ip netns exec {s.Name}", up.Output, StringComparison.Ordinal);
+        Assert.Contains("rdnet forward expose", up.Output, StringComparison.Ordinal);
+
+        // Working: the guest pings the gateway; resolv.conf inside names the gateway.
+        var ping = Harness.Run("ip", ["netns", "exec", s.Name, "ping", "-c", "1", "-W", "2", "192.168.127.1"]);
+        Assert.True(ping.ExitCode == 0, $"{ping}\n{up.Output}");
+        Assert.Contains("nameserver 192.168.127.1", Harness.Run("ip", ["netns", "exec", s.Name, "cat", "/etc/resolv.conf"]).Stdout, StringComparison.Ordinal);
+        // What exists while it runs: the veth end, the sockets, and the processes (host-switch, network-setup, vm-switch, udhcpc).
+        Assert.Contains("veth-rd0", Harness.Ip("-n", s.HostNs, "-o", "link", "show").Stdout, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(s.RuntimeDir, "handshake.sock")), up.Output);
+        var pids = Harness.Run("ip", ["netns", "pids", s.HostNs]).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Concat(Harness.Run("ip", ["netns", "pids", s.Name]).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            .Select(p => int.Parse(p, CultureInfo.InvariantCulture)).Where(p => p != up.Pid).ToList();
+        Assert.True(pids.Count >= 4, $"expected host-switch, network-setup, vm-switch and udhcpc, got {pids.Count}\n{up.Output}");
+
+        up.Terminate(TimeSpan.FromSeconds(45));
+        Assert.True(up.ExitCode == 0, up.Output);
+        AssertNothingLeft(s, up.Output);
+        foreach (var pid in pids)
+            Assert.False(Directory.Exists($"/proc/{pid}"), $"pid {pid} outlived rdnet up\n{up.Output}");
+    }
+
+    [Fact]
+    public void A_bad_publish_value_is_refused_naming_the_expected_format_before_anything_starts()
+    {
+        using var s = new StandIn();
+        var r = s.Run(TimeSpan.FromSeconds(30), "run", "--name", s.Name, "--publish", "8080", "--", "true");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("HOST:GUEST", r.Stderr, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(s.RuntimeDir));
+        Assert.DoesNotContain(s.Name, Harness.Ip("netns", "list").Stdout, StringComparison.Ordinal);
+    }
+}
