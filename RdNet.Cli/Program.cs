@@ -12,6 +12,7 @@ var root = new RootCommand("rdnet: a user-mode network switch for VMs and networ
     VmSwitchCommand.Create(),
     NetworkSetupCommand.Create(),
     WslProxyCommand.Create(),
+    ForwardCommand.Create(),
 };
 // Signals are handled by the generic host (CoordinatedShutdown), not by System.CommandLine.
 return await root.Parse(args2).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

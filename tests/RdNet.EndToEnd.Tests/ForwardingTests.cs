@@ -362,5 +362,54 @@ public sealed class ForwardingTests(ForwardingSandbox fx, ITestOutputHelper log)
         Assert.Equal((200, ""), Unexpose("127.0.0.1:9098"));
     }
 
+    [Fact]
+    public void The_rdnet_forward_client_exposes_lists_and_unexposes_and_reports_refusals_with_their_status()
+    {
+        CommandResult Client(params string[] args) => Harness.Run(Harness.RdnetPath, ["forward", "--api", $"unix://{fx.ApiSocket}", .. args]);
+        var r = Client("expose", "127.0.0.1:9400", "192.168.127.2:8080");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("exposed tcp/127.0.0.1:9400 -> 192.168.127.2:8080", r.Stdout, StringComparison.Ordinal);
+        r = Client("expose", "--protocol", "udp", "127.0.0.1:9400", "192.168.127.2:5353");
+        Assert.True(r.ExitCode == 0, r.ToString());
+
+        r = Client("list");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Matches(@"^PROTOCOL\s+LOCAL\s+REMOTE$", lines[0]);
+        Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^tcp\s+127\.0\.0\.1:9400\s+192\.168\.127\.2:8080$"));
+        Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^udp\s+127\.0\.0\.1:9400\s+192\.168\.127\.2:5353$"));
+        r = Client("list", "--json");
+        Assert.Contains("""{"local":"127.0.0.1:9400","remote":"192.168.127.2:5353","protocol":"udp"}""", r.Stdout, StringComparison.Ordinal);
+
+        r = Client("expose", "127.0.0.1:9400", "192.168.127.2:8080");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("500", r.Stderr, StringComparison.Ordinal);
+        Assert.Contains("proxy already running for tcp/127.0.0.1:9400", r.Stderr, StringComparison.Ordinal);
+        r = Client("expose", "127.0.0.1:9401", "nowhere");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("400", r.Stderr, StringComparison.Ordinal);
+
+        Assert.Equal(0, Client("unexpose", "127.0.0.1:9400").ExitCode);
+        Assert.Equal(0, Client("unexpose", "-p", "udp", "127.0.0.1:9400").ExitCode);
+        r = Client("unexpose", "127.0.0.1:9400");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("proxy not found", r.Stderr, StringComparison.Ordinal);
+
+        r = Harness.Run(Harness.RdnetPath, ["forward", "--api", $"unix://{fx.Sb.Dir}/nothing.sock", "list"]);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("cannot reach", r.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_unix_forward_carries_a_host_socket_path_to_a_tcp_port_in_the_guest()
+    {
+        var path = Path.Combine(fx.Sb.Dir, "app.sock");
+        Assert.Equal((200, ""), Expose(path, "tcp://192.168.127.2:8080", "unix"));
+        var r = Harness.Run("curl", ["-sS", "--max-time", "20", "--unix-socket", path, "http://guest/"]);
+        Assert.True(r.ExitCode == 0 && r.Stdout == "hello from the guest\n", $"{r}\n{fx.Sb.Diagnostics()}");
+        Assert.Equal((200, ""), Unexpose(path, "unix"));
+        Assert.True(await Harness.WaitUntil(() => !File.Exists(path), TimeSpan.FromSeconds(5)), "the socket file stayed");
+    }
+
     private static int OpenFds(int pid) => new DirectoryInfo($"/proc/{pid}/fd").EnumerateFileSystemInfos().Count();
 }
