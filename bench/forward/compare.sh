@@ -47,7 +47,8 @@ cleanup() {
   ip netns del "$G" 2>/dev/null || true
   ip netns del "$H" 2>/dev/null || true
 }
-trap 'cleanup; rm -rf "$WORK"' EXIT
+# the last run's host-switch log is kept for a look afterwards
+trap 'cleanup; cp "$WORK/host-switch.log" /tmp/rdfb-host-switch.log 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 in_h() { ip netns exec "$H" "$@"; }
 in_g() { ip netns exec "$G" "$@"; }
