@@ -101,6 +101,9 @@ public sealed class ApiServer : IAsyncDisposable
 
     private static async Task<ApiServer> StartAsync(WebApplicationBuilder builder, ForwarderApi api)
     {
+        // The role's host owns SIGTERM/SIGINT and stops this server through its actor; this host never reacts to
+        // signals or process exit itself (a second console lifetime would race the role's orderly shutdown).
+        builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, ActorOwnedLifetime>();
         var app = builder.Build();
         app.Run(api.HandleAsync);
         await app.StartAsync().ConfigureAwait(false);
@@ -158,6 +161,13 @@ public sealed class ApiServer : IAsyncDisposable
             await _app.DisposeAsync().ConfigureAwait(false);
             _bound?.Dispose();
         }
+    }
+
+    private sealed class ActorOwnedLifetime : Microsoft.Extensions.Hosting.IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     private sealed class StackListenerFactory(StackConnectionListener listener) : IConnectionListenerFactory
