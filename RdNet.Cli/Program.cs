@@ -15,6 +15,7 @@ var root = new RootCommand("rdnet: a user-mode network switch for VMs and networ
     UpCommand.Create(args2),
     RunCommand.Create(args2),
     StatsCommand.Create(),
+    ForwardCommand.Create(),
 };
 // Signals are handled by the generic host (CoordinatedShutdown), not by System.CommandLine.
 return await root.Parse(args2).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

@@ -66,6 +66,7 @@ public sealed class GatewayActor : ReceiveActor, IWithTimers
             Become(() => Attached(sink));
         });
         Receive<FrameBuffer>(f => f.Release());
+        Receive<GatewayProtocol.ToService>(m => Sender.Tell(new GatewayProtocol.ServiceUnavailable(m.Service, m.Message)));
         Receive<GetStats>(_ => Sender.Tell(Stats()));
     }
 
@@ -95,6 +96,12 @@ public sealed class GatewayActor : ReceiveActor, IWithTimers
             if (n > 0) _log.Info("{Count} DHCP leases expired", n);
         });
         Receive<GetStats>(_ => Sender.Tell(Stats()));
+        // Port forwarding (issue #6): a forward talks to the service behind the gateway that carries its traffic.
+        Receive<GatewayProtocol.ToService>(m =>
+        {
+            if (_serviceActors.TryGetValue(m.Service, out var owner)) owner.Forward(m.Message);
+            else Sender.Tell(new GatewayProtocol.ServiceUnavailable(m.Service, m.Message));
+        });
         Receive<GatewayProtocol.RequestLocalPorts>(_ =>
         {
             foreach (var (port, service) in _localTcpPorts)

@@ -22,5 +22,11 @@ public static class GatewayProtocol
         public static readonly RequestLocalPorts Instance = new();
     }
 
+    /// <summary>A message for the service behind the gateway (e.g. a port forward's dial to the TCP stack); forwarded with its sender.</summary>
+    public sealed record ToService(Transport.Gateway.GatewayService Service, object Message);
+
+    /// <summary>Answer to <see cref="ToService"/> when the gateway is not attached yet or has no such service.</summary>
+    public sealed record ServiceUnavailable(Transport.Gateway.GatewayService Service, object Message);
+
     public sealed record LocalStreamAccepted(Socket Socket, Ipv4Address GuestAddress, ushort GuestPort, ushort LocalPort);
 }

@@ -2,6 +2,8 @@ using Akka.Actor;
 using Akka.Event;
 using Akka.Pattern;
 using RdNet.Actors.Dns;
+using RdNet.Actors.Forwarding;
+using RdNet.Actors.Forwarding.Api;
 using RdNet.Actors.Gateway;
 using RdNet.Actors.Icmp;
 using RdNet.Actors.Handshake;
@@ -12,6 +14,7 @@ using RdNet.Actors.Tcp;
 using RdNet.Actors.UdpNat;
 using RdNet.Transport.Buffers;
 using RdNet.Transport.Diagnostics;
+using RdNet.Transport.Forwarding;
 using RdNet.Transport.Gateway;
 using RdNet.Transport.Links;
 using RdNet.Transport.Protocols.Dhcp;
@@ -31,7 +34,9 @@ public sealed record HostSwitchConfig(
     EgressPolicy Egress,
     IReadOnlyList<System.Net.IPEndPoint>? DnsUpstreams = null,
     HostHandshakeConfig? VmHandshake = null,
-    PacketTrace? Trace = null);
+    PacketTrace? Trace = null,
+    IReadOnlyList<PortForwardRule>? StaticForwards = null,
+    string? HostApi = null);
 
 /// <summary>
 /// Root of host-switch: the switch router, the gateway port and one listener per <c>--listen</c> endpoint.
@@ -44,6 +49,7 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
     private readonly RoleExit _exit;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private IActorRef _router = ActorRefs.Nobody;
+    private IActorRef _forwarder = ActorRefs.Nobody;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -80,6 +86,13 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
             _log.Debug("{Sent} bytes sent to the VM, {Received} bytes received from the VM; {Summary}",
                 sent, received, RouterStatsText.Describe(s));
         });
+        // Port forwarding (issue #6): the API's commands go to the forwarder; a static forward that cannot be installed
+        // or a host-side API that cannot start is fatal, as any other setup error.
+        Receive<ForwarderProtocol.IForwarderCommand>(m => _forwarder.Forward(m));
+        Receive<ForwarderProtocol.Done>(_ => { });
+        Receive<ForwarderProtocol.Refused>(r => _exit.Fail(Context.System, 1, $"cannot install a --port-forward: {r.Error.Message}"));
+        Receive<HostApiActor.ApiStarted>(_ => { });
+        Receive<HostApiActor.ApiFailed>(f => _exit.Fail(Context.System, 1, $"cannot serve the API on {f.Endpoint}: {f.Reason}"));
         Receive<GetStats>(m => _router.Forward(m));
         Receive<GatewayActor.GetStats>(m => Context.Child("gateway").Forward(m));
         Receive<Observability.StatsProtocol.GetSnapshot>(_ => Context.ActorOf(Observability.StatsAggregatorActor.Props(Sender, StatsSources(),
@@ -137,10 +150,12 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
         var icmp = IcmpEchoSettings.FromConfig(config);
         services[GatewayService.Udp] = sink => UdpNatActor.Props(net, _config.Egress, sink, _pool, new DropCounters(), udp);
         services[GatewayService.Icmp] = sink => IcmpEchoActor.Props(net, _config.Egress, sink, _pool, new DropCounters(), icmp);
+        var forwarding = AddForwarding(services, net);
         var core = new GatewayCore(net, dhcp, _pool, drops, new HashSet<GatewayService>(services.Keys));
-        // Guest TCP to .1:53 is DNS over TCP, served by the DNS service through the TCP stack.
-        var localTcpPorts = new Dictionary<ushort, GatewayService> { [53] = GatewayService.Dns };
-        Context.ActorOf(GatewayActor.Props(core, _router, net, s.DhcpExpiryInterval, services, localTcpPorts), "gateway");
+        // Guest TCP to .1:53 is DNS over TCP, served by the DNS service through the TCP stack; .1:80 is the forwarder API.
+        var localTcpPorts = new Dictionary<ushort, GatewayService> { [53] = GatewayService.Dns, [80] = GatewayService.ForwarderApi };
+        var gateway = Context.ActorOf(GatewayActor.Props(core, _router, net, s.DhcpExpiryInterval, services, localTcpPorts), "gateway");
+        StartForwarding(gateway, net, forwarding);
 
         var i = 0;
         foreach (var (endpoint, bound) in _config.Listeners)
@@ -156,6 +171,36 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
         _log.Info("MTU {Mtu}; egress policy: {Egress}", net.Mtu, _config.Egress);
         if (_config.LogTraffic && s.StatsInterval > TimeSpan.Zero)
             Timers.StartPeriodicTimer("traffic", LogTraffic.Instance, s.StatsInterval);
+    }
+
+    /// <summary>Port forwarding (issue #6): the forwarder, the gateway's UDP forward service and the in-guest API on .1:80.</summary>
+    private ForwardingSettings AddForwarding(Dictionary<GatewayService, Func<IFrameSink, Props>> services, VirtualNetwork net)
+    {
+        var fwd = ForwardingSettings.FromConfig(Context.System.Settings.Config);
+        var drops = new DropCounters();
+        _forwarder = Context.ActorOf(ForwarderActor.Props(net, fwd, drops), "forwarder");
+        var forwarder = _forwarder;
+        services[GatewayService.UdpForward] = sink => GuestUdpActor.Props(net, sink, _pool, drops, fwd.GatewayPortFirst, fwd.GatewayPortLast);
+        services[GatewayService.ForwarderApi] = _ => GuestApiActor.Props(forwarder, fwd, drops);
+        return fwd;
+    }
+
+    private void StartForwarding(IActorRef gateway, VirtualNetwork net, ForwardingSettings fwd)
+    {
+        _forwarder.Tell(new ForwarderProtocol.AttachGateway(gateway));
+        // A duplicate left side: the later rule wins (spec §5.10).
+        var rules = new Dictionary<System.Net.IPEndPoint, PortForwardRule>();
+        foreach (var r in _config.StaticForwards ?? []) rules[r.Host] = r;
+        foreach (var rule in rules.Values)
+        {
+            if (!ForwardSpec.TryFromRule(rule, net, out var spec, out var error))
+            {
+                _exit.Fail(Context.System, 1, $"cannot install --port-forward {rule}: {error!.Message}");
+                return;
+            }
+            _forwarder.Tell(new ForwarderProtocol.Expose(spec!.Local, spec.Remote, "tcp", null));
+        }
+        if (_config.HostApi is { } api) Context.ActorOf(HostApiActor.Props(api, Self, Self, fwd), "api");
     }
 
     /// <summary>DNS on .1:53 (issue #3): --dns-upstream servers if given, else the host's own resolver.</summary>

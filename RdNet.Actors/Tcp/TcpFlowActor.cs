@@ -98,6 +98,24 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
         Become(Connecting);
     }
 
+    /// <summary>
+    /// Port forwarding (issue #6): an active open from the gateway into the guest for <paramref name="host"/>, a host
+    /// connection a forward accepted. The SYN goes out at start; the guest's SYN-ACK opens the copy both ways; a RST,
+    /// or no answer within rdnet.tcp.connect-timeout, resets the host connection.
+    /// </summary>
+    public TcpFlowActor(FlowKey key, MacAddress guestMac, Socket host, TcpNatSettings settings,
+        VirtualNetwork network, FramePool pool, IFrameSink sink, DropCounters drops)
+    {
+        _key = key;
+        _target = new AcceptedHost(host);
+        _settings = settings;
+        _drops = drops;
+        _writer = new TcpFrameWriter(pool, sink, drops, guestMac, network.GatewayMac, key.Remote, key.RemotePort, key.Guest, key.GuestPort);
+        _socket = host;
+        _conn = TcpConnection.Connect(settings.Engine(network.Mtu), drops, new SeqNum((uint)Random.Shared.NextInt64()), Now);
+        Become(Dialing);
+    }
+
     private static long Now => Environment.TickCount64;
 
     protected override void PreStart()
@@ -123,6 +141,10 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
                 _socket = ours;
                 local.Service.Tell(new GatewayProtocol.LocalStreamAccepted(theirs, _key.Guest, _key.GuestPort, local.Port));
                 Self.Tell(Connected.Instance);
+                break;
+            case AcceptedHost:
+                Timers.StartSingleTimer("connect", ConnectTimedOut.Instance, _settings.ConnectTimeout);
+                PollDial();
                 break;
         }
         Timers.StartPeriodicTimer("idle", IdleCheck.Instance, _settings.IdleCheckInterval);
@@ -158,6 +180,71 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
         Receive<Tick>(_ => { });
         Receive<IdleCheck>(_ => { });
         Receive<InjectFault>(_ => throw new InvalidOperationException("injected fault"));
+    }
+
+    /// <summary>Active open into the guest: SYN sent, waiting for its SYN-ACK.</summary>
+    private void Dialing()
+    {
+        Receive<FrameBuffer>(f =>
+        {
+            OnGuestSegment(f);
+            var conn = _conn!;
+            if (conn.IsEstablished)
+            {
+                Timers.Cancel("connect");
+                Context.Parent.Tell(new ConnectDone(_key));
+                Become(Open);
+                Pump();
+            }
+            else if (conn.IsClosed)
+            {
+                _drops.Increment(DropReason.ForwardGuestRefused);
+                _log.Debug("Flow {Flow}: the guest refused the forwarded connection ({Error})", _key, conn.Error);
+                Context.Stop(Self);
+            }
+            else
+            {
+                PollDial();
+            }
+        });
+        Receive<Tick>(_ =>
+        {
+            _scheduled = TcpConnection.Never;
+            PollDial();
+        });
+        Receive<ConnectTimedOut>(_ =>
+        {
+            _drops.Increment(DropReason.ForwardGuestDialTimeout);
+            _log.Debug("Flow {Flow}: the guest did not answer within {Timeout}; forwarded connection reset", _key, _settings.ConnectTimeout);
+            Refuse();
+        });
+        Receive<IdleCheck>(_ => { });
+        Receive<InjectFault>(_ => throw new InvalidOperationException("injected fault"));
+    }
+
+    /// <summary>Sends the SYN (and its retransmissions) of an active open and schedules the next one.</summary>
+    private void PollDial()
+    {
+        var conn = _conn!;
+        long now = Now;
+        conn.Poll(now, _writer);
+        if (conn.IsClosed)
+        {
+            _drops.Increment(DropReason.ForwardGuestDialTimeout); // SYN retransmissions exhausted
+            Context.Stop(Self);
+            return;
+        }
+        long deadline = conn.NextDeadline;
+        if (_writer.Refused > 0)
+        {
+            _writer.Refused = 0;
+            deadline = Math.Min(deadline, now + 5);
+        }
+        if (deadline != TcpConnection.Never && (deadline < _scheduled || _scheduled == TcpConnection.Never))
+        {
+            _scheduled = deadline;
+            Timers.StartSingleTimer("tcp", Tick.Instance, TimeSpan.FromMilliseconds(Math.Max(1, deadline - now)));
+        }
     }
 
     private void Refuse()
@@ -382,4 +469,9 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
         VirtualNetwork network, FramePool pool, IFrameSink sink, DropCounters drops) =>
         // Not the expression form: that one compiles the argument expressions for every flow (a connect-rate cost).
         Akka.Actor.Props.Create<TcpFlowActor>(key, guestMac, syn, target, settings, network, pool, sink, drops);
+
+    /// <summary>A flow that dials the guest for an accepted host connection (port forwarding); owns <paramref name="host"/>.</summary>
+    public static Props PropsDial(FlowKey key, MacAddress guestMac, Socket host, TcpNatSettings settings,
+        VirtualNetwork network, FramePool pool, IFrameSink sink, DropCounters drops) =>
+        Akka.Actor.Props.Create<TcpFlowActor>(key, guestMac, host, settings, network, pool, sink, drops);
 }

@@ -38,6 +38,9 @@ public sealed class TcpNatActor : ReceiveActor
     private int _connecting;
     private long _opened;
     private long _nextId;
+    private uint _nextDialPort;
+    // Guest MACs seen on SYNs, for connections the gateway opens into the guest (port forwards); at most max-flows.
+    private readonly Dictionary<Ipv4Address, MacAddress> _neighbors = [];
 
     public TcpNatActor(IFrameSink sink, FramePool pool, DropCounters drops, VirtualNetwork network, EgressPolicy egress,
         TcpNatSettings settings, IReadOnlyDictionary<ushort, IActorRef>? localPorts)
@@ -71,6 +74,7 @@ public sealed class TcpNatActor : ReceiveActor
             _local[r.Port] = r.Service;
             _log.Info("Gateway TCP port {Port} served by {Service}", r.Port, r.Service.Path);
         });
+        Receive<DialGuest>(OnDialGuest);
         Receive<GetStats>(_ => Sender.Tell(new TcpNatStats(_flows.Count, _connecting, _opened, _drops.Snapshot())));
     }
 
@@ -149,6 +153,7 @@ public sealed class TcpNatActor : ReceiveActor
                 return;
             }
 
+            if (_neighbors.Count < _settings.MaxFlows || _neighbors.ContainsKey(ip.Source)) _neighbors[ip.Source] = eth.Source;
             var child = Context.ActorOf(TcpFlowActor.Props(key, eth.Source, frame, target, _settings, _net, _pool, _sink, _drops), $"f{_nextId++}");
             handedOver = true;
             Context.Watch(child);
@@ -161,6 +166,48 @@ public sealed class TcpNatActor : ReceiveActor
         {
             if (!handedOver) frame.Release();
         }
+    }
+
+    /// <summary>Port forwarding (issue #6): an active open from .1:ephemeral into the guest for a host connection.</summary>
+    private void OnDialGuest(DialGuest d)
+    {
+        var guest = d.Guest;
+        string? refusal = null;
+        if (!_net.Contains(guest) || guest == _net.Gateway || guest == _net.HostAlias || guest == _net.Network || guest == _net.DirectedBroadcast)
+            refusal = $"{guest} is not a guest address of {_net}";
+        else if (_flows.Count >= _settings.MaxFlows)
+        {
+            _drops.Increment(DropReason.TcpNatFlowTableFull);
+            refusal = "the TCP flow table is full";
+        }
+        FlowKey key = default;
+        if (refusal is null && !TryAllocateGatewayPort(d, out key)) refusal = "no free gateway port";
+        if (refusal is not null)
+        {
+            d.HostSocket.Dispose();
+            Sender.Tell(new GuestDialRefused(refusal));
+            return;
+        }
+        var mac = _neighbors.TryGetValue(guest, out var known) ? known : _net.GuestMac;
+        var child = Context.ActorOf(TcpFlowActor.PropsDial(key, mac, d.HostSocket, _settings, _net, _pool, _sink, _drops), $"d{_nextId++}");
+        Context.Watch(child);
+        _flows[key] = child;
+        _byActor[child] = (key, false);
+        _opened++;
+        Sender.Tell(new GuestDialStarted(child, key));
+    }
+
+    private bool TryAllocateGatewayPort(DialGuest d, out FlowKey key)
+    {
+        int first = Math.Min(d.FirstPort, d.LastPort), count = Math.Abs(d.LastPort - d.FirstPort) + 1;
+        for (var i = 0; i < count; i++)
+        {
+            var port = (ushort)(first + (int)(_nextDialPort++ % (uint)count));
+            key = new FlowKey(d.Guest, d.GuestPort, _net.Gateway, port);
+            if (!_flows.ContainsKey(key)) return true;
+        }
+        key = default;
+        return false;
     }
 
     private void Reset(MacAddress guestMac, FlowKey key, in TcpSegmentIn seg)

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using Akka.Actor;
 using RdNet.Transport.Buffers;
 using RdNet.Transport.Diagnostics;
@@ -31,6 +32,27 @@ public static class TcpNatProtocol
     public sealed record HostTarget(IPEndPoint EndPoint) : FlowTarget;
 
     public sealed record LocalTarget(IActorRef Service, ushort Port) : FlowTarget;
+
+    // ---- port forwarding (issue #6): connections the gateway opens INTO the guest ----
+
+    /// <summary>
+    /// A host connection accepted by a port forward, to be carried into the guest: the NAT opens a TCP connection from
+    /// the gateway (.1, a port from <paramref name="FirstPort"/>..<paramref name="LastPort"/>) to
+    /// <paramref name="Guest"/>:<paramref name="GuestPort"/> through the engine's active open, and copies between it and
+    /// <paramref name="HostSocket"/> (half-close preserved). The guest must answer within rdnet.tcp.connect-timeout,
+    /// else the host socket is reset. The NAT (then the flow) owns the socket. The sender gets
+    /// <see cref="GuestDialStarted"/> or <see cref="GuestDialRefused"/>.
+    /// </summary>
+    public sealed record DialGuest(Socket HostSocket, Ipv4Address Guest, ushort GuestPort, ushort FirstPort, ushort LastPort);
+
+    /// <summary>The flow actor carrying a <see cref="DialGuest"/> connection (stop it to reset both sides).</summary>
+    public sealed record GuestDialStarted(IActorRef Flow, FlowKey Key);
+
+    /// <summary>The dial could not even start (bad address, table full, no free port); the host socket was closed.</summary>
+    public sealed record GuestDialRefused(string Reason);
+
+    /// <summary>The other end is an already connected host socket (a forwarded connection; the guest is dialled).</summary>
+    public sealed record AcceptedHost(Socket Socket) : FlowTarget;
 
     // ---- between the NAT and its flows ----
 

@@ -30,7 +30,7 @@ internal static class HostSwitchCommand
         var subnet = CommonFlags.Subnet("Virtual subnet (default 192.168.127.0/24). The first three octets give the gateway .1, the guest's static lease .2 and the host alias .254; the prefix gives the DHCP mask and pool. Must match vm-switch and network-setup.");
         var portForward = CommonFlags.ValidatedEach(new Option<string[]>("--port-forward")
         {
-            Description = "Static TCP forward HostIP:Port=GuestIP:Port (repeatable), e.g. 127.0.0.1:2222=192.168.127.2:22. Validated now; installing the listeners arrives with port forwarding (issue #6).",
+            Description = "Static TCP forward HostIP:Port=GuestIP:Port (repeatable), e.g. 127.0.0.1:2222=192.168.127.2:22, installed at start (a later rule with the same left side wins).",
             DefaultValueFactory = _ => [],
         }, v => PortForwardRule.TryParse(v, out _, out var e) ? null : e);
         var listen = CommonFlags.ValidatedEach(new Option<string[]>("--listen")
@@ -57,6 +57,10 @@ internal static class HostSwitchCommand
         }, v => TryParseDnsUpstream(v, out _) ? null : $"invalid --dns-upstream '{v}': expected IP:PORT like 127.0.0.1:53 or [::1]:53");
         var trace = CommonFlags.TracePackets();
         trace.Description += " SIGUSR1 turns it on or off while running.";
+        var api = CommonFlags.Validated(new Option<string?>("--api")
+        {
+            Description = "Also serve the forwarder API (/services/forwarder/{all,expose,unexpose}) and GET /stats on this host-side endpoint, reachable only by this user: unix:///path (socket mode 0600) or, on Windows, npipe:////./pipe/name. The in-guest API at http://192.168.127.1:80 is always served.",
+        }, v => v is null ? null : Api.HostApiClient.Validate(v));
         var pcap = new Option<string?>("--pcap") { Description = "Write every switched frame to this pcap file (implied as capture.pcap by --debug)." };
         var logFile = CommonFlags.LogFile(null);
         var outboundAllow = CommonFlags.ValidatedEach(new Option<string[]>("--outbound-allow")
@@ -77,7 +81,7 @@ internal static class HostSwitchCommand
 
         var cmd = new Command("host-switch", "The host side: L2 switch with MAC learning, and the gateway at .1 (ARP for .1/.254, ICMP echo, DHCP, DNS on UDP).")
         {
-            debug, subnet, portForward, listen, searchDomains, dnsUpstream, pcap, trace, logFile, outboundAllow, outboundDeny, mtu, vmHandshake, vmDataListen,
+            debug, subnet, portForward, listen, searchDomains, dnsUpstream, pcap, trace, logFile, outboundAllow, outboundDeny, mtu, vmHandshake, vmDataListen, api,
         };
         cmd.Validators.Add(r =>
         {
@@ -108,6 +112,7 @@ internal static class HostSwitchCommand
                 : parse.GetValue(listen)!.Select(LinkEndpoint.Parse).ToList();
             var domains = parse.GetResult(searchDomains) is null ? ReadResolvConfSearch() : parse.GetValue(searchDomains)!.Where(d => d.Length > 0).ToList();
             var upstreams = parse.GetValue(dnsUpstream)!.Select(v => TryParseDnsUpstream(v, out var ep) ? ep! : throw new FormatException(v)).ToList();
+            var apiEndpoint = parse.GetValue(api);
             var pcapPath = parse.GetValue(pcap) ?? (common.Debug ? Path.Combine(Environment.CurrentDirectory, "capture.pcap") : null);
 
             var packetTrace = new PacketTrace(parse.GetValue(trace));
@@ -123,7 +128,7 @@ internal static class HostSwitchCommand
                 var vm = vmHs is null ? null
                     : new HostHandshakeConfig(vmHs, vmData!, HandshakeSettings.FromConfig(system.Settings.Config).Host, settings.Link,
                         discover ? DiscoverWslVm : null);
-                system.ActorOf(HostSwitchActor.Props(new HostSwitchConfig(network, bound, settings, domains, pcapWriter, common.Debug, egress, upstreams, vm, packetTrace), pool, exit), "host-switch");
+                system.ActorOf(HostSwitchActor.Props(new HostSwitchConfig(network, bound, settings, domains, pcapWriter, common.Debug, egress, upstreams, vm, packetTrace, rules, apiEndpoint), pool, exit), "host-switch");
             }, ct, beforeStart: _ =>
             {
                 // Bind before the actor system starts, so a bad or busy endpoint is one clear fatal line.
@@ -159,8 +164,6 @@ internal static class HostSwitchCommand
                     pcapWriter = new PcapWriter(new FileStream(pcapPath, FileMode.CreateNew, FileAccess.Write, FileShare.Read));
                     Log.Information("Capturing switched frames to {Path}", pcapPath);
                 }
-                foreach (var r in rules)
-                    Log.Warning("Static forward {Rule} is validated but not installed: port forwarding is not implemented yet", r);
                 return Task.CompletedTask;
             }).ConfigureAwait(false);
         });

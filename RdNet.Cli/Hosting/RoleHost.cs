@@ -51,7 +51,14 @@ public static class RoleHost
         {
             context.Cancel = true;
             Log.Information("{Signal} received; shutting down", context.Signal);
-            stopRequested.Cancel();
+            try
+            {
+                stopRequested.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // A signal handled on its own thread just as the role finished: nothing left to stop (was an abort, exit 134).
+            }
         }
         using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);

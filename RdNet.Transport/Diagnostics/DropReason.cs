@@ -202,4 +202,22 @@ public enum DropReason
     TcpUrgentPointerZero,
     /// <summary>URG with an urgent pointer past the segment's data (urgent data not in this segment).</summary>
     TcpUrgentPointerPastData,
+
+    // Port forwarding (issue #6, RdNet.Actors/Forwarding): host connections and datagrams carried into the guest
+    /// <summary>The guest answered a forwarded connection's SYN with RST (nothing listens there); the host client is reset.</summary>
+    ForwardGuestRefused,
+    /// <summary>The guest did not answer a forwarded connection's SYN within rdnet.tcp.connect-timeout; the host client is reset.</summary>
+    ForwardGuestDialTimeout,
+    /// <summary>A forwarded connection could not be dialled into the guest (bad address, table full, no free gateway port).</summary>
+    ForwardDialRefused,
+    /// <summary>A forward's accepted connections are at rdnet.forwarding.max-connections-per-forward: the new one is closed.</summary>
+    ForwardConnectionLimit,
+    /// <summary>A UDP forward's client flows are at rdnet.forwarding.max-udp-flows-per-forward: the datagram is dropped.</summary>
+    ForwardUdpFlowLimit,
+    /// <summary>A datagram from the guest to a gateway UDP port no forward flow owns.</summary>
+    ForwardUdpNoFlow,
+    /// <summary>A datagram could not be sent on a UDP forward's host socket, or does not fit a frame towards the guest.</summary>
+    ForwardUdpSendFailed,
+    /// <summary>A connection to the in-guest API (.1:80) while rdnet.forwarding.api-max-pending connections wait for the HTTP server.</summary>
+    ForwardApiBacklogFull,
 }

@@ -155,6 +155,9 @@ public sealed class GatewayCore
                 }
                 if (toGateway && udp.DestinationPort == DnsPort)
                     return Delegate(GatewayService.Dns, DropReason.UdpNoListener);
+                // Replies to a UDP port forward's datagrams (sent from .1:ephemeral), when that service is installed.
+                if (toGateway && _services.Contains(GatewayService.UdpForward))
+                    return GatewayService.UdpForward;
                 if (toGateway || broadcast)
                     return Drop(DropReason.UdpNoListener);
                 return Delegate(GatewayService.Udp, DropReason.Ipv4NotForGateway);

@@ -21,4 +21,10 @@ public enum GatewayService
 
     /// <summary>ICMP echo request to an address other than the gateway.</summary>
     Icmp,
+
+    /// <summary>UDP to a gateway port other than 53 and 67: replies to datagrams a UDP port forward sent from .1 (issue #6).</summary>
+    UdpForward,
+
+    /// <summary>No frames: owns the gateway's TCP port 80, the forwarder API inside the virtual network (issue #6).</summary>
+    ForwarderApi,
 }
