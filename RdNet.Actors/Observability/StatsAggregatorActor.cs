@@ -1,5 +1,6 @@
 using Akka.Actor;
 using RdNet.Actors.Dns;
+using RdNet.Actors.Forwarding;
 using RdNet.Actors.Gateway;
 using RdNet.Actors.Icmp;
 using RdNet.Actors.Switch;
@@ -44,6 +45,7 @@ public sealed class StatsAggregatorActor : ReceiveActor, IWithTimers
         Receive<UdpProtocol.UdpNatStats>(s => Answer("udp", s));
         Receive<IcmpEchoActor.IcmpEchoStats>(s => Answer("icmp", s));
         Receive<DnsProtocol.DnsStats>(s => Answer("dns", s));
+        Receive<ForwarderProtocol.ForwarderStats>(s => Answer("forwarder", s));
         Receive<TimedOut>(_ => Finish());
     }
 
@@ -67,7 +69,7 @@ public sealed class StatsAggregatorActor : ReceiveActor, IWithTimers
         Context.Stop(Self);
     }
 
-    /// <summary>The snapshot from whatever answered (keys: switch, gateway, tcp, udp, icmp, dns).</summary>
+    /// <summary>The snapshot from whatever answered (keys: switch, gateway, tcp, udp, icmp, dns, forwarder).</summary>
     public static StatsSnapshot Build(DateTimeOffset now, IReadOnlyDictionary<string, object> answers, IReadOnlyList<string> missing)
     {
         var router = answers.GetValueOrDefault("switch") as SwitchProtocol.RouterStats;
@@ -76,6 +78,7 @@ public sealed class StatsAggregatorActor : ReceiveActor, IWithTimers
         var udp = answers.GetValueOrDefault("udp") as UdpProtocol.UdpNatStats;
         var icmp = answers.GetValueOrDefault("icmp") as IcmpEchoActor.IcmpEchoStats;
         var dns = answers.GetValueOrDefault("dns") as DnsProtocol.DnsStats;
+        var forwarder = answers.GetValueOrDefault("forwarder") as ForwarderProtocol.ForwarderStats;
 
         var drops = new Dictionary<string, long>(StringComparer.Ordinal);
         void Sum(IReadOnlyDictionary<DropReason, long>? d)
@@ -100,6 +103,8 @@ public sealed class StatsAggregatorActor : ReceiveActor, IWithTimers
         if (tcp is not null) flows.Add(new FlowCounters("tcp", tcp.Flows, tcp.FlowsOpened));
         if (udp is not null) flows.Add(new FlowCounters("udp", udp.Flows, udp.Created));
         if (icmp is not null) flows.Add(new FlowCounters("icmp", icmp.Pending, icmp.Forwarded));
+        // Connections accepted by the port forwards' host listeners (each carried into the guest as a TCP flow too).
+        if (forwarder is not null) flows.Add(new FlowCounters("forwarded", forwarder.Connections, forwarder.Accepted));
 
         DnsCounters? dnsCounters = dns is null ? null : new DnsCounters(
             dns.LocalAnswers + dns.Forwarded + dns.FormatErrors, dns.LocalAnswers, dns.Forwarded, dns.FormatErrors, dns.ServerFailures, dns.QueriesInFlight,
@@ -114,7 +119,7 @@ public sealed class StatsAggregatorActor : ReceiveActor, IWithTimers
             flows,
             dnsCounters,
             gateway?.Leases.Count ?? 0,
-            Forwards: 0);
+            Forwards: forwarder?.Forwards ?? 0);
     }
 
     public static Props Props(IActorRef replyTo, IReadOnlyList<Source> sources, TimeSpan timeout) =>

@@ -18,7 +18,7 @@ public static class StatsProtocol
     /// </summary>
     /// <param name="Partial">Some part did not answer within <c>rdnet.stats.aggregate-timeout</c>; <paramref name="Missing"/> names it.</param>
     /// <param name="Drops">Dropped frames/packets by named reason (<c>DropReason</c>), over the switch, its links and the gateway services.</param>
-    /// <param name="Forwards">Port forwards installed. The forwarder reports them when present; host-switch alone has none (0).</param>
+    /// <param name="Forwards">Port forwards installed. Reported by the forwarder (0 when it did not answer in time).</param>
     public sealed record StatsSnapshot(
         DateTimeOffset TakenAt,
         bool Partial = false,

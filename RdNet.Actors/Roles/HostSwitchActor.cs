@@ -115,6 +115,8 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
             sources.Add(new("icmp", Context.ActorSelection(gateway.Path / "icmp"), IcmpEchoActor.GetStats.Instance));
             sources.Add(new("dns", Context.ActorSelection(gateway.Path / "dns"), Dns.DnsProtocol.GetStats.Instance));
         }
+        if (!_forwarder.IsNobody())
+            sources.Add(new("forwarder", _forwarder, Forwarding.ForwarderProtocol.GetStats.Instance));
         return sources;
     }
 

@@ -189,6 +189,8 @@ public sealed class LocalStackPlan
         {
             "--vm-handshake", "unix://" + HandshakeSocket,
             "--vm-data-listen", "unix://" + DataSocket,
+            // The host-side API (forwarder + GET /stats) where rdnet forward / rdnet stats look for it.
+            "--api", "unix://" + ApiSocket,
         };
         // --publish HOST:GUEST is host-switch's static forward 127.0.0.1:HOST=<guest .2>:GUEST: the guest's tap
         // gets .2, the static lease bound to the tap MAC (spec §4.1).

@@ -24,7 +24,7 @@ public sealed class LocalStackPlanTests
         var p = Up("--name", "t1", "--outbound-allow", "127.0.0.0/8", "--dns-upstream", "127.0.0.1:5353", "--mtu", "9000", "--tap-interface", "eth1");
         Assert.Equal(
             ["--vm-handshake", "unix:///run/rdnet/t1/handshake.sock", "--vm-data-listen", "unix:///run/rdnet/t1/data.sock",
-             "--outbound-allow", "127.0.0.0/8", "--dns-upstream", "127.0.0.1:5353", "--mtu", "9000"],
+             "--api", "unix:///run/rdnet/t1/api.sock", "--outbound-allow", "127.0.0.0/8", "--dns-upstream", "127.0.0.1:5353", "--mtu", "9000"],
             p.HostSwitchArguments());
         var ns = p.NetworkSetupArguments("/run/rdnet/t1/vm-switch");
         Assert.Equal(["--handshake-listen", "unix:///run/rdnet/t1/handshake.sock", "--host-data", "unix:///run/rdnet/t1/data.sock", "--netns-name", "t1"], ns.Take(6));
@@ -37,7 +37,7 @@ public sealed class LocalStackPlanTests
     public void Debug_and_subnet_go_to_both_roles_and_go_style_booleans_keep_their_value()
     {
         var p = Up("--subnet", "10.77.8.0/24", "--debug", "true", "--trace-packets");
-        Assert.Equal(["--subnet", "10.77.8.0/24", "--debug", "true", "--trace-packets"], p.HostSwitchArguments().Skip(4));
+        Assert.Equal(["--subnet", "10.77.8.0/24", "--debug", "true", "--trace-packets"], p.HostSwitchArguments().Skip(6));
         Assert.Equal(["--subnet", "10.77.8.0/24", "--debug", "true", "--trace-packets"], p.NetworkSetupArguments("x").TakeLast(5));
         Assert.True(p.Debug);
         Assert.Equal("nameserver 10.77.8.1", p.ResolvConf.Split('\n')[1]);
@@ -49,7 +49,7 @@ public sealed class LocalStackPlanTests
         var p = Run("--subnet", "10.77.8.0/24", "--publish", "8080:80", "--publish", "2222:22", "--", "sleep", "1");
         Assert.Equal(["sleep", "1"], p.Command);
         var hs = p.HostSwitchArguments();
-        Assert.Equal(["--port-forward", "127.0.0.1:8080=10.77.8.2:80", "--port-forward", "127.0.0.1:2222=10.77.8.2:22"], hs.Skip(4).Take(4));
+        Assert.Equal(["--port-forward", "127.0.0.1:8080=10.77.8.2:80", "--port-forward", "127.0.0.1:2222=10.77.8.2:22"], hs.Skip(6).Take(4));
     }
 
     [Theory]

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using System.Text.Json;
 using RdNet.Transport.Linux;
 
 namespace RdNet.EndToEnd.Tests;
@@ -53,12 +54,12 @@ public sealed class LocalStackTests
     }
 
     /// <summary>A one-page HTTP/1.0 server on 127.0.0.1 inside <paramref name="netns"/>.</summary>
-    private static (Socket Listener, int Port) ServePage(string netns, string page, CancellationToken ct)
+    private static (Socket Listener, int Port) ServePage(string netns, string page, CancellationToken ct, IPEndPoint? at = null)
     {
         var listener = NetNamespace.RunIn(netns, () =>
         {
             var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            s.Bind(at ?? new IPEndPoint(IPAddress.Loopback, 0));
             s.Listen(8);
             return s;
         });
@@ -76,6 +77,10 @@ public sealed class LocalStackTests
         }, ct);
         return (listener, ((IPEndPoint)listener.LocalEndPoint!).Port);
     }
+
+    /// <summary>As <see cref="ServePage"/>, on 0.0.0.0:<paramref name="port"/> inside <paramref name="netns"/>.</summary>
+    private static (Socket Listener, int Port) ServePageOn(string netns, int port, string page, CancellationToken ct) =>
+        ServePage(netns, page, ct, new IPEndPoint(IPAddress.Any, port));
 
     private static void AssertNothingLeft(StandIn s, string output)
     {
@@ -136,6 +141,19 @@ public sealed class LocalStackTests
         // What exists while it runs: the veth end, the sockets, and the processes (host-switch, network-setup, vm-switch, udhcpc).
         Assert.Contains("veth-rd0", Harness.Ip("-n", s.HostNs, "-o", "link", "show").Stdout, StringComparison.Ordinal);
         Assert.True(File.Exists(Path.Combine(s.RuntimeDir, "handshake.sock")), up.Output);
+        // The operator's view: rdnet stats --json on the host-side API rdnet up serves; its counters move with traffic,
+        // and a forward added with rdnet forward shows up in it.
+        var api = "unix://" + Path.Combine(s.RuntimeDir, "api.sock");
+        var before = StatsJson(s, api, up);
+        Assert.True(Harness.Run("ip", ["netns", "exec", s.Name, "ping", "-c", "5", "-i", "0.2", "-W", "2", "192.168.127.1"]).ExitCode == 0, up.Output);
+        var exposed = s.Run(TimeSpan.FromSeconds(30), "forward", "expose", "--api", api, "127.0.0.1:18080", "192.168.127.2:8080");
+        Assert.True(exposed.ExitCode == 0, $"{exposed}\n{up.Output}");
+        var after = StatsJson(s, api, up);
+        Assert.True(FramesIn(after) >= FramesIn(before) + 5, $"frames in did not move: {FramesIn(before)} -> {FramesIn(after)}");
+        Assert.Equal(0, before.GetProperty("forwards").GetInt32());
+        Assert.Equal(1, after.GetProperty("forwards").GetInt32());
+        Assert.False(after.GetProperty("partial").GetBoolean(), after.ToString());
+
         var pids = Harness.Run("ip", ["netns", "pids", s.HostNs]).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Concat(Harness.Run("ip", ["netns", "pids", s.Name]).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries))
             .Select(p => int.Parse(p, CultureInfo.InvariantCulture)).Where(p => p != up.Pid).ToList();
@@ -146,6 +164,49 @@ public sealed class LocalStackTests
         AssertNothingLeft(s, up.Output);
         foreach (var pid in pids)
             Assert.False(Directory.Exists($"/proc/{pid}"), $"pid {pid} outlived rdnet up\n{up.Output}");
+    }
+
+    private static JsonElement StatsJson(StandIn s, string api, ChildProcess up)
+    {
+        var r = s.Run(TimeSpan.FromSeconds(30), "stats", "--json", "--api", api);
+        Assert.True(r.ExitCode == 0, $"{r}\n{up.Output}");
+        using var doc = JsonDocument.Parse(r.Stdout);
+        return doc.RootElement.Clone();
+    }
+
+    private static long FramesIn(JsonElement stats) =>
+        stats.GetProperty("ports").EnumerateArray().Sum(p => p.GetProperty("framesIn").GetInt64());
+
+    [Fact]
+    public async Task Run_with_publish_forwards_a_host_loopback_port_to_a_server_in_the_namespace()
+    {
+        using var s = new StandIn();
+        var done = Path.Combine(Path.GetTempPath(), $"rdnet-run-done-{s.Name}");
+        var hostPort = 20000 + Random.Shared.Next(0, 20000);
+        using var run = s.Start("run", "--name", s.Name, "--outbound-allow", "127.0.0.1/32", "--dns-upstream", "127.0.0.1:9",
+            "--publish", $"{hostPort}:8080", "--", "sh", "-c", $"while [ ! -e {done} ]; do sleep 0.2; done; exit 3");
+        try
+        {
+            // The command runs once the namespace is up: then a server on the guest's port 8080 (bound by the test inside it).
+            var up = await Harness.WaitUntil(() => Harness.Run("ip", ["netns", "pids", s.Name]).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length >= 3 || run.HasExited, TimeSpan.FromSeconds(120));
+            Assert.True(up && !run.HasExited, run.Output);
+            await Harness.WaitUntil(() => run.Output.Contains("is up", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+            using var cts = new CancellationTokenSource();
+            var (listener, _) = ServePageOn(s.Name, 8080, "published page\n", cts.Token);
+            using var __ = listener;
+            var curl = Harness.Run("nsenter", [$"--net=/run/netns/{s.HostNs}", "curl", "-s", "--max-time", "10", $"http://127.0.0.1:{hostPort}/"], TimeSpan.FromSeconds(20));
+            Assert.True(curl.ExitCode == 0, $"{curl}\n{run.Output}");
+            Assert.Equal("published page\n", curl.Stdout);
+            await cts.CancelAsync();
+        }
+        finally
+        {
+            File.WriteAllText(done, "");
+        }
+        Assert.True(run.WaitForExit(TimeSpan.FromSeconds(60)), run.Output);
+        File.Delete(done);
+        Assert.True(run.ExitCode == 3, run.Output);
+        AssertNothingLeft(s, run.Output);
     }
 
     [Fact]
