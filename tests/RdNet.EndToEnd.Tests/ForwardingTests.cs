@@ -306,7 +306,7 @@ public sealed class ForwardingTests(ForwardingSandbox fx, ITestOutputHelper log)
     }
 
     [Fact]
-    public async Task Two_thousand_connect_close_cycles_leave_no_sockets_behind()
+    public async Task Two_thousand_connect_close_cycles_leave_no_sockets_or_actors_behind()
     {
         using var listener = fx.GuestListener(SocketType.Stream, 8091);
         var serverStop = new CancellationTokenSource();
@@ -356,6 +356,17 @@ public sealed class ForwardingTests(ForwardingSandbox fx, ITestOutputHelper log)
         var flat = await Harness.WaitUntil(() => (after = OpenFds(fx.Host.Pid)) <= before + 4, TimeSpan.FromSeconds(30));
         log.WriteLine($"host-switch descriptors: {before} before, {after} after");
         Assert.True(flat, $"descriptors {before} -> {after}");
+        // And the actors: every forwarded connection's actor and its TCP flow actor are gone (GET /stats counts them
+        // from the forwarder's and the TCP NAT's own tables, which drop an entry when its actor terminates).
+        string stats = "";
+        var actorsGone = await Harness.WaitUntil(() =>
+        {
+            stats = Split(fx.Api("GET", "/stats")).Body;
+            using var doc = System.Text.Json.JsonDocument.Parse(stats);
+            var flows = doc.RootElement.GetProperty("flows").EnumerateArray().ToDictionary(f => f.GetProperty("protocol").GetString()!, f => f.GetProperty("active").GetInt32());
+            return flows.GetValueOrDefault("forwarded", -1) == 0 && flows.GetValueOrDefault("tcp", -1) == 0;
+        }, TimeSpan.FromSeconds(30));
+        Assert.True(actorsGone, $"connection or flow actors left after 2000 cycles: {stats}");
         await Cycle(); // still forwarding
         serverStop.Cancel();
         await server;
