@@ -48,7 +48,8 @@ internal static class VmSwitchCommand
             {
                 return await RoleHost.RunAsync("vm-switch", common, (system, settings, exit) =>
                 {
-                    var pool = new FramePool(settings.FramePoolSize, settings.Link.MaxFrameLength);
+                    settings = settings.ForGuestSide();
+                    var pool = settings.CreatePool();
                     system.ActorOf(VmSwitchActor.Props(new VmSwitchConfig(endpoint, tap!, script, settings, RunDhcpClient: true, TracePackets: parse.GetValue(trace), LogTraffic: common.Debug), pool, exit), "vm-switch");
                 }, ct, beforeStart: _ =>
                 {

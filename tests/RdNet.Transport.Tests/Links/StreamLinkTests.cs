@@ -74,7 +74,6 @@ public sealed class StreamLinkTests : IDisposable
 
     [Theory]
     [InlineData(0x00, 0x00, DropReason.FrameLengthZero)]
-    [InlineData(0xFF, 0xFF, DropReason.FrameLengthTooLarge)]
     public async Task A_bad_length_prefix_ends_the_link_with_a_counted_reason_and_no_frame_allocated(byte lo, byte hi, DropReason reason)
     {
         var (ours, peer) = await PairAsync();
@@ -89,6 +88,75 @@ public sealed class StreamLinkTests : IDisposable
         Assert.Empty(sink.Frames);
         Assert.Equal(0, pool.Created); // rejected before any buffer was taken
         peer.Dispose();
+    }
+
+    [Theory]
+    [InlineData(4000)]
+    [InlineData(9014)]
+    [InlineData(65534)]
+    [InlineData(65535)]
+    public async Task A_frame_of_exactly_the_limit_arrives_and_one_byte_more_is_skipped_and_counted_while_the_link_stays_up(int limit)
+    {
+        var (ours, peer) = await PairAsync();
+        var pool = new FramePool(16, limit);
+        var link = new StreamLink(ours, "test", pool, new LinkOptions(MaxFrameLength: limit));
+        var sink = new Collect();
+        var run = link.RunAsync(sink, CancellationToken.None);
+
+        // A too-large frame needs a prefix the 16-bit length can carry: at 65535 the limit is the prefix's own maximum.
+        var sizes = limit < FrameCodec.MaxEncodableLength ? new[] { limit, limit + 1, 60 } : [limit, 60];
+        var wire = new List<byte>();
+        byte fill = 1;
+        foreach (var len in sizes)
+        {
+            var buf = new byte[len + 2];
+            FrameCodec.Encode(buf, Frame(len, fill++));
+            wire.AddRange(buf);
+        }
+        var bytes = wire.ToArray();
+        for (int i = 0; i < bytes.Length; i += 5000)
+            await peer.SendAsync(bytes.AsMemory(i, Math.Min(5000, bytes.Length - i)));
+        peer.Shutdown(SocketShutdown.Send);
+        await run;
+
+        Assert.Equal([limit, 60], sink.Frames.Select(f => f.Length));
+        Assert.All(sink.Frames[0], b => Assert.Equal(1, b));
+        Assert.All(sink.Frames[1], b => Assert.Equal(limit < FrameCodec.MaxEncodableLength ? 3 : 2, b));
+        Assert.Equal(limit < FrameCodec.MaxEncodableLength ? 1 : 0, link.Stats.Drops[DropReason.FrameLengthTooLarge]);
+        Assert.Equal(0, link.Stats.Drops[DropReason.FrameTruncatedAtEof]);
+        Assert.Equal(0, pool.Outstanding);
+        peer.Dispose();
+    }
+
+    [Fact]
+    public async Task Small_frames_on_a_64_KiB_link_take_2_KiB_buffers()
+    {
+        var (ours, peer) = await PairAsync();
+        var pool = new FramePool(16, 65534);
+        var link = new StreamLink(ours, "test", pool, new LinkOptions(MaxFrameLength: 65534));
+        var held = new List<FrameBuffer>();
+        var sink = new HoldSink(held);
+        var run = link.RunAsync(sink, CancellationToken.None);
+        var buf = new byte[1516];
+        FrameCodec.Encode(buf, Frame(1514, 7));
+        await peer.SendAsync(buf);
+        await peer.SendAsync(buf);
+        peer.Shutdown(SocketShutdown.Send);
+        await run;
+        Assert.Equal(2, held.Count);
+        Assert.All(held, f => Assert.Equal(2048, f.Capacity));
+        Assert.Equal(2 * 2048, pool.CreatedBytes);
+        foreach (var f in held) f.Release();
+        Assert.Equal(0, pool.Outstanding);
+        peer.Dispose();
+    }
+
+    private sealed class HoldSink(List<FrameBuffer> held) : IFrameSink
+    {
+        public void Deliver(FrameBuffer frame)
+        {
+            lock (held) held.Add(frame);
+        }
     }
 
     [Fact]
