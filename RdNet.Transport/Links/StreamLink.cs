@@ -8,7 +8,7 @@ namespace RdNet.Transport.Links;
 /// <summary>
 /// A link over a connected stream socket (unix, TCP, AF_VSOCK, or an inherited fd) speaking the 2-byte LE
 /// length-prefixed framing of <see cref="FrameCodec"/>. The reader parses frames straight out of one 64 KiB
-/// receive buffer (a frame above the limit is skipped and counted; the link stays up); the writer packs as many queued frames as fit into one send (batching matters ~6x on a unix socket).
+/// receive buffer; the writer packs as many queued frames as fit into one send (batching matters ~6x on a unix socket).
 /// </summary>
 public sealed class StreamLink : FrameLink
 {
@@ -26,7 +26,6 @@ public sealed class StreamLink : FrameLink
     {
         var buffer = new byte[Math.Max(Options.ReadBufferBytes, Options.MaxFrameLength + FrameCodec.PrefixLength)];
         int start = 0, end = 0;
-        int skip = 0; // bytes still to discard of a frame longer than MaxFrameLength
         while (!ct.IsCancellationRequested)
         {
             if (end == buffer.Length)
@@ -39,37 +38,22 @@ public sealed class StreamLink : FrameLink
             var n = await _socket.ReceiveAsync(buffer.AsMemory(end), SocketFlags.None, ct).ConfigureAwait(false);
             if (n == 0)
             {
-                if (end > start || skip > 0)
+                if (end > start)
                 {
                     Stats.Drops.Increment(DropReason.FrameTruncatedAtEof);
-                    EndReason = $"EOF in the middle of a frame ({end - start + skip} bytes pending)";
+                    EndReason = $"EOF in the middle of a frame ({end - start} bytes pending)";
                 }
                 return;
             }
             end += n;
             while (true)
             {
-                if (skip > 0)
-                {
-                    int discard = Math.Min(skip, end - start);
-                    skip -= discard;
-                    start += discard;
-                    if (skip > 0) break;
-                }
                 var pending = buffer.AsSpan(start, end - start);
                 if (!FrameCodec.TryReadLength(pending, Options.MaxFrameLength, out var len, out var reason))
                 {
                     if (reason == DropReason.None) break;
-                    var raw = pending[0] | (pending[1] << 8);
                     Stats.Drops.Increment(reason);
-                    if (reason == DropReason.FrameLengthTooLarge)
-                    {
-                        // A well-formed prefix for a frame above our limit (e.g. the peer runs a larger MTU): the
-                        // stream is still in step, so that frame is discarded and counted, not the link.
-                        start += FrameCodec.PrefixLength;
-                        skip = raw;
-                        continue;
-                    }
+                    var raw = pending.Length >= 2 ? pending[0] | (pending[1] << 8) : -1;
                     throw new LinkProtocolException(reason, $"bad frame length prefix {raw} (allowed 1..{Options.MaxFrameLength})");
                 }
                 if (pending.Length < FrameCodec.PrefixLength + len) break;

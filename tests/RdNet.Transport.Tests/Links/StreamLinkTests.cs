@@ -74,6 +74,7 @@ public sealed class StreamLinkTests : IDisposable
 
     [Theory]
     [InlineData(0x00, 0x00, DropReason.FrameLengthZero)]
+    [InlineData(0xFF, 0xFF, DropReason.FrameLengthTooLarge)]
     public async Task A_bad_length_prefix_ends_the_link_with_a_counted_reason_and_no_frame_allocated(byte lo, byte hi, DropReason reason)
     {
         var (ours, peer) = await PairAsync();
@@ -94,8 +95,7 @@ public sealed class StreamLinkTests : IDisposable
     [InlineData(4000)]
     [InlineData(9014)]
     [InlineData(65534)]
-    [InlineData(65535)]
-    public async Task A_frame_of_exactly_the_limit_arrives_and_one_byte_more_is_skipped_and_counted_while_the_link_stays_up(int limit)
+    public async Task A_frame_of_exactly_the_limit_arrives_and_one_byte_more_is_counted_and_ends_the_link_before_allocating(int limit)
     {
         var (ours, peer) = await PairAsync();
         var pool = new FramePool(16, limit);
@@ -103,27 +103,49 @@ public sealed class StreamLinkTests : IDisposable
         var sink = new Collect();
         var run = link.RunAsync(sink, CancellationToken.None);
 
-        // A too-large frame needs a prefix the 16-bit length can carry: at 65535 the limit is the prefix's own maximum.
-        var sizes = limit < FrameCodec.MaxEncodableLength ? new[] { limit, limit + 1, 60 } : [limit, 60];
         var wire = new List<byte>();
         byte fill = 1;
-        foreach (var len in sizes)
+        foreach (var len in new[] { limit, limit + 1 })
         {
             var buf = new byte[len + 2];
             FrameCodec.Encode(buf, Frame(len, fill++));
             wire.AddRange(buf);
         }
         var bytes = wire.ToArray();
-        for (int i = 0; i < bytes.Length; i += 5000)
-            await peer.SendAsync(bytes.AsMemory(i, Math.Min(5000, bytes.Length - i)));
+        // The peer may see the link close before it has written everything.
+        try
+        {
+            for (int i = 0; i < bytes.Length; i += 5000)
+                await peer.SendAsync(bytes.AsMemory(i, Math.Min(5000, bytes.Length - i)));
+        }
+        catch (SocketException)
+        {
+        }
+        var ex = await Assert.ThrowsAsync<LinkFailedException>(() => run);
+        Assert.IsType<LinkProtocolException>(ex.InnerException);
+
+        Assert.Equal([limit], sink.Frames.Select(f => f.Length));
+        Assert.All(sink.Frames[0], b => Assert.Equal(1, b));
+        Assert.Equal(1, link.Stats.Drops[DropReason.FrameLengthTooLarge]);
+        Assert.Equal(1, pool.Created); // only the frame that fit took a buffer
+        Assert.Equal(0, pool.Outstanding);
+        peer.Dispose();
+    }
+
+    [Fact]
+    public async Task A_frame_of_65535_bytes_the_largest_the_prefix_carries_arrives_whole()
+    {
+        var (ours, peer) = await PairAsync();
+        var pool = new FramePool(16, FrameCodec.MaxEncodableLength);
+        var link = new StreamLink(ours, "test", pool, new LinkOptions(MaxFrameLength: FrameCodec.MaxEncodableLength));
+        var sink = new Collect();
+        var run = link.RunAsync(sink, CancellationToken.None);
+        var buf = new byte[FrameCodec.MaxEncodableLength + 2];
+        FrameCodec.Encode(buf, Frame(FrameCodec.MaxEncodableLength, 9));
+        await peer.SendAsync(buf);
         peer.Shutdown(SocketShutdown.Send);
         await run;
-
-        Assert.Equal([limit, 60], sink.Frames.Select(f => f.Length));
-        Assert.All(sink.Frames[0], b => Assert.Equal(1, b));
-        Assert.All(sink.Frames[1], b => Assert.Equal(limit < FrameCodec.MaxEncodableLength ? 3 : 2, b));
-        Assert.Equal(limit < FrameCodec.MaxEncodableLength ? 1 : 0, link.Stats.Drops[DropReason.FrameLengthTooLarge]);
-        Assert.Equal(0, link.Stats.Drops[DropReason.FrameTruncatedAtEof]);
+        Assert.Equal([FrameCodec.MaxEncodableLength], sink.Frames.Select(f => f.Length));
         Assert.Equal(0, pool.Outstanding);
         peer.Dispose();
     }
