@@ -82,7 +82,7 @@ public sealed class RouterActor : ReceiveActor, IWithTimers
         {
             case SwitchAction.Forward when _ports.TryGetValue(decision.Port, out var port):
                 _options.Pcap?.Write(frame.Span, DateTimeOffset.UtcNow);
-                port.Ref.Tell(frame, ActorRefs.NoSender);
+                Deliver(port, frame);
                 return;
             case SwitchAction.Flood:
                 _options.Pcap?.Write(frame.Span, DateTimeOffset.UtcNow);
@@ -90,7 +90,7 @@ public sealed class RouterActor : ReceiveActor, IWithTimers
                 {
                     if (p.Id == frame.Ingress) continue;
                     frame.Retain();
-                    p.Ref.Tell(frame, ActorRefs.NoSender);
+                    Deliver(p, frame);
                 }
                 frame.Release();
                 return;
@@ -102,6 +102,15 @@ public sealed class RouterActor : ReceiveActor, IWithTimers
                 frame.Release();
                 return;
         }
+    }
+
+    // A link's send queue is a bounded multi-writer channel, so the router writes into it directly: one actor hop per
+    // frame less than going through the port actor (which owns the link's lifetime, not its frames). A queue that is
+    // full or already closed counts the drop and releases the frame.
+    private static void Deliver(PortEntry port, FrameBuffer frame)
+    {
+        if (port.Link is { } link) link.TrySend(frame);
+        else port.Ref.Tell(frame, ActorRefs.NoSender);
     }
 
     private void OnAttachLink(AttachLink msg)
