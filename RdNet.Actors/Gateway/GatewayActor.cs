@@ -60,7 +60,7 @@ public sealed class GatewayActor : ReceiveActor, IWithTimers
         Receive<PortAttached>(a =>
         {
             _log.Info("Gateway {Gateway} ({Mac}) attached as port {Port}", _network.Gateway, _network.GatewayMac, a.PortId);
-            var sink = new IngressSink(a.PortId, _router);
+            var sink = new IngressSink(a.PortId, _router, a.Fabric);
             foreach (var (service, factory) in _services)
                 _serviceActors[service] = Context.ActorOf(factory(sink), service.ToString().ToLowerInvariant());
             Become(() => Attached(sink));

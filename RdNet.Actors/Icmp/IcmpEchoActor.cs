@@ -224,7 +224,7 @@ public sealed class IcmpEchoActor : ReceiveActor, IWithTimers
             _drops.Increment(DropReason.IcmpStrayReply);
             return;
         }
-        var frame = _pool.TryRent();
+        var frame = _pool.TryRent(EchoFrames.ReplyLength(echo));
         if (frame is null)
         {
             _drops.Increment(DropReason.FramePoolExhausted);

@@ -1,5 +1,6 @@
 using Akka.Configuration;
 using RdNet.Actors.Tcp;
+using RdNet.Transport.Buffers;
 using RdNet.Transport.Links;
 
 namespace RdNet.Actors.Infrastructure;
@@ -24,6 +25,21 @@ public sealed record RdNetSettings(
     TimeSpan ListenerMaxBackoff,
     TimeSpan StatsInterval)
 {
+    /// <summary>switch.frame-pool-bytes: the bytes all pooled frame buffers of a process may hold together.</summary>
+    public long FramePoolBytes { get; init; } = 128L * 1024 * 1024;
+
+    /// <summary>vm-switch.max-frame-size: the frame limit of the guest-side processes (vm-switch, network-setup).</summary>
+    public int GuestMaxFrameLength { get; init; } = ushort.MaxValue;
+
+    /// <summary>The process's frame pool: buffers up to the link's frame limit, in size classes, within both bounds.</summary>
+    public FramePool CreatePool() => new(FramePoolSize, Link.MaxFrameLength, Math.Max(FramePoolBytes, Link.MaxFrameLength));
+
+    /// <summary>
+    /// The settings of a guest-side process (vm-switch, network-setup): it has no --mtu (the guest's MTU arrives by
+    /// DHCP option 26 from host-switch), so its links accept any frame up to vm-switch.max-frame-size.
+    /// </summary>
+    public RdNetSettings ForGuestSide() => this with { Link = Link with { MaxFrameLength = GuestMaxFrameLength } };
+
     /// <summary>The <c>rdnet.tcp</c> section (TCP NAT bounds).</summary>
     public TcpNatSettings Tcp { get; init; } = TcpNatSettings.Default;
 
@@ -54,6 +70,8 @@ public sealed record RdNetSettings(
             StatsInterval: r.GetTimeSpan("host-switch.stats-interval"))
         {
             Tcp = TcpNatSettings.FromConfig(r),
+            FramePoolBytes = r.GetLong("switch.frame-pool-bytes"),
+            GuestMaxFrameLength = r.GetInt("vm-switch.max-frame-size"),
         };
     }
 }

@@ -15,13 +15,15 @@ public sealed class PortActor : ReceiveActor
     private readonly int _portId;
     private readonly FrameLink _link;
     private readonly IActorRef _router;
+    private readonly SwitchFabric? _fabric;
     private readonly CancellationTokenSource _cts = new();
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
     private sealed record LinkEnded(Exception? Failure);
 
-    public PortActor(int portId, FrameLink link, IActorRef router)
+    public PortActor(int portId, FrameLink link, IActorRef router, SwitchFabric? fabric = null)
     {
+        _fabric = fabric;
         _portId = portId;
         _link = link;
         _router = router;
@@ -41,7 +43,7 @@ public sealed class PortActor : ReceiveActor
 
     protected override void PreStart()
     {
-        var sink = new IngressSink(_portId, _router);
+        var sink = new IngressSink(_portId, _router, _fabric);
         _link.RunAsync(sink, _cts.Token).PipeTo(Self, success: () => new LinkEnded(null), failure: e => new LinkEnded(e));
     }
 
@@ -52,6 +54,6 @@ public sealed class PortActor : ReceiveActor
         _cts.Dispose();
     }
 
-    public static Props Props(int portId, FrameLink link, IActorRef router) =>
-        Akka.Actor.Props.Create(() => new PortActor(portId, link, router));
+    public static Props Props(int portId, FrameLink link, IActorRef router, SwitchFabric? fabric = null) =>
+        Akka.Actor.Props.Create(() => new PortActor(portId, link, router, fabric));
 }

@@ -11,13 +11,15 @@ namespace RdNet.Actors.Switch;
 public sealed record RouterOptions(int CamCapacity, TimeSpan CamAgeing, TimeSpan SweepInterval, int MaxPorts, PcapWriter? Pcap = null, bool TracePackets = false, PacketTrace? Trace = null);
 
 /// <summary>
-/// The L2 switch: every frame from every port comes here (frames enter through the links' reader loops), the
-/// <see cref="SwitchCore"/> decides, and the frame goes to one port or is flooded. Port actors are children; a port
+/// The L2 switch: every frame from every port is switched by this router's <see cref="SwitchFabric"/> (on the thread
+/// it arrives on: a link's reader loop or a gateway service), the <see cref="SwitchCore"/> decides, and the frame goes
+/// to one port or is flooded. The actor owns the ports: attach, detach, CAM ageing, stats. Port actors are children; a port
 /// that fails is stopped (it owns a socket that cannot be reused) and its CAM entries go with it.
 /// </summary>
 public sealed class RouterActor : ReceiveActor, IWithTimers
 {
     private readonly SwitchCore _core;
+    private readonly SwitchFabric _fabric;
     private readonly RouterOptions _options;
     private readonly Func<long> _clock;
     private readonly PacketTrace _trace;
@@ -36,18 +38,19 @@ public sealed class RouterActor : ReceiveActor, IWithTimers
         _clock = clock ?? (() => Environment.TickCount64);
         _trace = options.Trace ?? new PacketTrace(options.TracePackets);
         _core = new SwitchCore(new CamTable(options.CamCapacity, options.CamAgeing), new DropCounters());
+        _fabric = new SwitchFabric(_core, options, _trace, _clock, _log);
 
-        Receive<FrameBuffer>(Switch);
+        Receive<FrameBuffer>(_fabric.Switch);
         Receive<AttachLink>(OnAttachLink);
         Receive<AttachLocal>(OnAttachLocal);
         Receive<Terminated>(t => Detach(t.ActorRef));
         Receive<AgeTick>(_ =>
         {
-            var aged = _core.Cam.Age(_clock());
+            var aged = _fabric.WithCore(c => c.Cam.Age(_clock()));
             if (aged > 0) _log.Debug("Aged out {Count} CAM entries", aged);
         });
         Receive<GetStats>(_ => Sender.Tell(Stats()));
-        Receive<FlushCapture>(_ => _options.Pcap?.Flush());
+        Receive<FlushCapture>(_ => _fabric.FlushCapture());
     }
 
     private sealed record FlushCapture
@@ -64,7 +67,7 @@ public sealed class RouterActor : ReceiveActor, IWithTimers
             Timers.StartPeriodicTimer("pcap-flush", FlushCapture.Instance, TimeSpan.FromSeconds(1));
     }
 
-    protected override void PostStop() => _options.Pcap?.Dispose();
+    protected override void PostStop() => _fabric.Close();
 
     // A port whose link fails is stopped, never restarted: its socket is gone. Siblings are untouched (one-for-one).
     protected override SupervisorStrategy SupervisorStrategy() =>
@@ -73,38 +76,6 @@ public sealed class RouterActor : ReceiveActor, IWithTimers
             _log.Warning("Stopping a failed switch port: {Reason}", e.Message);
             return Directive.Stop;
         }, loggingEnabled: false);
-
-    private void Switch(FrameBuffer frame)
-    {
-        var decision = _core.Decide(frame.Span, frame.Ingress, _clock());
-        if (_trace.Enabled)
-            _log.Info("port {Port}: {Frame} -> {Decision}", frame.Ingress, FrameSummary.Describe(frame.Span),
-                decision.Action == SwitchAction.Drop ? $"drop ({decision.Reason})" : decision.Action == SwitchAction.Flood ? "flood" : $"port {decision.Port}");
-        switch (decision.Action)
-        {
-            case SwitchAction.Forward when _ports.TryGetValue(decision.Port, out var port):
-                _options.Pcap?.Write(frame.Span, DateTimeOffset.UtcNow);
-                port.Ref.Tell(frame, ActorRefs.NoSender);
-                return;
-            case SwitchAction.Flood:
-                _options.Pcap?.Write(frame.Span, DateTimeOffset.UtcNow);
-                foreach (var p in _ports.Values)
-                {
-                    if (p.Id == frame.Ingress) continue;
-                    frame.Retain();
-                    p.Ref.Tell(frame, ActorRefs.NoSender);
-                }
-                frame.Release();
-                return;
-            case SwitchAction.Forward:
-                _core.Drops.Increment(DropReason.UnknownUnicast);
-                frame.Release();
-                return;
-            default:
-                frame.Release();
-                return;
-        }
-    }
 
     private void OnAttachLink(AttachLink msg)
     {
@@ -115,10 +86,10 @@ public sealed class RouterActor : ReceiveActor, IWithTimers
             return;
         }
         var id = _nextPortId++;
-        var child = Context.ActorOf(PortActor.Props(id, msg.Link, Self), $"port-{id}");
+        var child = Context.ActorOf(PortActor.Props(id, msg.Link, Self, _fabric), $"port-{id}");
         Context.Watch(child);
         Register(new PortEntry(id, msg.Name, child, msg.Link));
-        if (msg.Uplink) _core.UplinkPort = id;
+        if (msg.Uplink) _fabric.WithCore(c => c.UplinkPort = id);
     }
 
     private void OnAttachLocal(AttachLocal msg)
@@ -127,15 +98,20 @@ public sealed class RouterActor : ReceiveActor, IWithTimers
         if (_byRef.ContainsKey(msg.Port)) Detach(msg.Port);
         var id = _nextPortId++;
         Context.Watch(msg.Port);
-        _core.Cam.AddStatic(msg.Mac, id);
+        _fabric.WithCore(c =>
+        {
+            c.Cam.AddStatic(msg.Mac, id);
+            return 0;
+        });
         Register(new PortEntry(id, msg.Name, msg.Port, null));
-        msg.Port.Tell(new PortAttached(id, msg.Name, msg.Port));
+        msg.Port.Tell(new PortAttached(id, msg.Name, msg.Port) { Fabric = _fabric });
     }
 
     private void Register(PortEntry entry)
     {
         _ports[entry.Id] = entry;
         _byRef[entry.Ref] = entry.Id;
+        _fabric.Add(new SwitchFabric.Port(entry.Id, entry.Ref, entry.Link));
         _log.Info("Port {Port} attached: {Name}", entry.Id, entry.Name);
         Context.Parent.Tell(new PortAttached(entry.Id, entry.Name, entry.Ref));
     }
@@ -143,15 +119,19 @@ public sealed class RouterActor : ReceiveActor, IWithTimers
     private void Detach(IActorRef actor)
     {
         if (!_byRef.Remove(actor, out var id) || !_ports.Remove(id, out var entry)) return;
-        var removed = _core.Cam.RemovePort(id);
-        if (_core.UplinkPort == id) _core.UplinkPort = -1;
+        _fabric.Remove(id);
+        var removed = _fabric.WithCore(c =>
+        {
+            if (c.UplinkPort == id) c.UplinkPort = -1;
+            return c.Cam.RemovePort(id);
+        });
         _log.Info("Port {Port} detached: {Name}; {Count} CAM entries removed", id, entry.Name, removed);
         Context.Parent.Tell(new PortDetached(id, entry.Name));
     }
 
     private RouterStats Stats() => new(
         _core.Drops.Snapshot(),
-        _core.Cam.Count,
+        _fabric.WithCore(c => c.Cam.Count),
         _ports.Values.OrderBy(p => p.Id).Select(p => new PortInfo(
             p.Id, p.Name,
             p.Link?.Stats.FramesIn ?? 0, p.Link?.Stats.FramesOut ?? 0,

@@ -16,7 +16,11 @@ public static class SwitchProtocol
     public sealed record AttachLocal(IActorRef Port, MacAddress Mac, string Name);
 
     /// <summary>Sent to whoever asked for the attachment, and to the router's parent.</summary>
-    public sealed record PortAttached(int PortId, string Name, IActorRef Port);
+    public sealed record PortAttached(int PortId, string Name, IActorRef Port)
+    {
+        /// <summary>For an in-process port: the router's fabric, through which its own frames enter the switch.</summary>
+        public SwitchFabric? Fabric { get; init; }
+    }
 
     /// <summary>Sent to the router's parent when a port has gone and its CAM entries were removed.</summary>
     public sealed record PortDetached(int PortId, string Name);

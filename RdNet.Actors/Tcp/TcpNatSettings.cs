@@ -26,6 +26,12 @@ public sealed record TcpNatSettings(
         TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(200),
         TimeSpan.FromSeconds(60), 12, 5);
 
+    /// <summary>
+    /// min-buffer-segments: each ring holds at least this many full-size segments, so at a large MTU (65520: MSS 65480)
+    /// the window is not just a handful of segments.
+    /// </summary>
+    public int MinBufferSegments { get; init; } = 16;
+
     public static TcpNatSettings FromConfig(Config rdnet)
     {
         var t = rdnet.GetConfig("tcp") ?? throw new ConfigurationException("the 'rdnet.tcp' section is missing from hocon/");
@@ -44,15 +50,18 @@ public sealed record TcpNatSettings(
             MinRto: t.GetTimeSpan("rto-min"),
             MaxRto: t.GetTimeSpan("rto-max"),
             MaxRetransmissions: t.GetInt("max-retransmissions"),
-            MaxSynRetransmissions: t.GetInt("max-syn-retransmissions"));
+            MaxSynRetransmissions: t.GetInt("max-syn-retransmissions"))
+        {
+            MinBufferSegments = t.GetInt("min-buffer-segments"),
+        };
     }
 
-    /// <summary>The engine's configuration for a network of <paramref name="mtu"/>: MSS = MTU − 40.</summary>
+    /// <summary>The engine's configuration for a network of <paramref name="mtu"/>: MSS = MTU − 40; rings of at least <see cref="MinBufferSegments"/> segments.</summary>
     public TcpConfig Engine(int mtu) => new()
     {
         Mss = mtu - 40,
-        SendBufferSize = SendBufferBytes,
-        ReceiveBufferSize = ReceiveBufferBytes,
+        SendBufferSize = Math.Max(SendBufferBytes, MinBufferSegments * (mtu - 40)),
+        ReceiveBufferSize = Math.Max(ReceiveBufferBytes, MinBufferSegments * (mtu - 40)),
         MaxOutOfOrderRanges = MaxOutOfOrderRanges,
         InitialRtoMs = (long)InitialRto.TotalMilliseconds,
         MinRtoMs = (long)MinRto.TotalMilliseconds,

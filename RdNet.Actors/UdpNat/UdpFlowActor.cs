@@ -184,7 +184,7 @@ public sealed class UdpFlowActor : ReceiveActor, IWithTimers
             _s.Drops.Increment(DropReason.UdpReplyTooLarge);
             return null;
         }
-        var b = _s.Pool.TryRent();
+        var b = _s.Pool.TryRent(length);
         if (b is null) _s.Drops.Increment(DropReason.FramePoolExhausted);
         return b;
     }

@@ -124,7 +124,7 @@ internal static class HostSwitchCommand
                 // A larger --mtu raises the frame limit (and pooled buffer size) of this process to carry it.
                 if (network.Mtu + EthernetFrame.HeaderLength > settings.Link.MaxFrameLength)
                     settings = settings with { Link = settings.Link with { MaxFrameLength = network.Mtu + EthernetFrame.HeaderLength } };
-                var pool = new FramePool(settings.FramePoolSize, settings.Link.MaxFrameLength);
+                var pool = settings.CreatePool();
                 var vm = vmHs is null ? null
                     : new HostHandshakeConfig(vmHs, vmData!, HandshakeSettings.FromConfig(system.Settings.Config).Host, settings.Link,
                         discover ? DiscoverWslVm : null);

@@ -127,7 +127,8 @@ internal static class NetworkSetupCommand
             {
                 return await RoleHost.RunAsync("network-setup", common, (system, settings, exit) =>
                 {
-                    var pool = new FramePool(settings.FramePoolSize, settings.Link.MaxFrameLength);
+                    settings = settings.ForGuestSide();
+                    var pool = settings.CreatePool();
                     var hs = HandshakeSettings.FromConfig(system.Settings.Config);
                     var config = new NetworkSetupConfig(
                         new GuestHandshakeConfig(hsEndpoint, dataEndpoint, phrase, hs), bound, parse.GetValue(netns)!, veth,

@@ -52,7 +52,8 @@ internal static class VmSwitchCommand
             {
                 return await RoleHost.RunAsync("vm-switch", common, (system, settings, exit) =>
                 {
-                    var pool = new FramePool(settings.FramePoolSize, settings.Link.MaxFrameLength);
+                    settings = settings.ForGuestSide();
+                    var pool = settings.CreatePool();
                     system.ActorOf(VmSwitchActor.Props(new VmSwitchConfig(endpoint, tap!, script, settings, RunDhcpClient: true, TracePackets: parse.GetValue(trace), LogTraffic: common.Debug, Trace: packetTrace), pool, exit), "vm-switch");
                 }, ct, beforeStart: _ =>
                 {

@@ -235,7 +235,7 @@ public sealed class GatewayCore
             Drops.Increment(DropReason.FrameLengthTooLarge);
             return null;
         }
-        var b = _pool.TryRent();
+        var b = _pool.TryRent(length);
         if (b is null) Drops.Increment(DropReason.FramePoolExhausted);
         return b;
     }

@@ -19,6 +19,8 @@ public abstract class FrameLink : IDisposable, IAsyncDisposable
 
     protected FrameLink(string description, FramePool pool, LinkOptions options)
     {
+        if (options.MaxFrameLength > pool.BufferSize)
+            throw new ArgumentOutOfRangeException(nameof(options), $"the link accepts frames up to {options.MaxFrameLength} bytes but its pool's largest buffer is {pool.BufferSize}");
         Description = description;
         Pool = pool;
         Options = options;

@@ -57,7 +57,7 @@ public sealed class StreamLink : FrameLink
                     throw new LinkProtocolException(reason, $"bad frame length prefix {raw} (allowed 1..{Options.MaxFrameLength})");
                 }
                 if (pending.Length < FrameCodec.PrefixLength + len) break;
-                var frame = Pool.TryRent();
+                var frame = Pool.TryRent(len);
                 if (frame is null)
                 {
                     Stats.Drops.Increment(DropReason.FramePoolExhausted);

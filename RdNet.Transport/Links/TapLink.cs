@@ -11,6 +11,9 @@ namespace RdNet.Transport.Links;
 public sealed class TapLink : FrameLink
 {
     private const int PollMilliseconds = 200;
+
+    /// <summary>The largest frame a tap can hand over: its largest MTU (65535) plus an Ethernet header with a VLAN tag.</summary>
+    public const int MaxTapFrameLength = ushort.MaxValue + 14 + 4;
     private readonly TapDevice _tap;
 
     public TapLink(TapDevice tap, FramePool pool, LinkOptions options) : base($"tap:{tap.Name}", pool, options)
@@ -45,28 +48,35 @@ public sealed class TapLink : FrameLink
 
     private void ReadLoop(IFrameSink sink, CancellationToken ct)
     {
-        var scratch = new byte[Pool.BufferSize];
+        // Every read goes into one buffer that holds the largest frame a tap can carry, so the kernel never truncates
+        // one; the frame is then copied into a pooled buffer of its own size class (a 1514-byte frame does not hold a
+        // 64 KiB buffer while it crosses the switch). A frame above MaxFrameLength is a counted drop.
+        var scratch = new byte[Math.Max(MaxTapFrameLength, Options.MaxFrameLength)];
+        int maxFrame = Math.Min(Options.MaxFrameLength, Pool.BufferSize);
         while (!ct.IsCancellationRequested)
         {
             if (!_tap.WaitReadable(PollMilliseconds)) continue;
-            var frame = Pool.TryRent();
-            if (frame is null)
-            {
-                // Read into scratch so the kernel queue keeps moving, and count the drop.
-                if (_tap.Read(scratch) > 0) Stats.Drops.Increment(DropReason.FramePoolExhausted);
-                continue;
-            }
+            // Drain what the kernel has queued before polling again: a burst costs one poll, not one per frame.
             int n;
-            try { n = _tap.Read(frame.Array); }
-            catch { frame.Release(); throw; }
-            if (n <= 0)
+            while ((n = _tap.Read(scratch)) > 0)
             {
-                frame.Release();
-                continue;
+                if (n > maxFrame)
+                {
+                    Stats.Drops.Increment(DropReason.FrameLengthTooLarge);
+                    continue;
+                }
+                var frame = Pool.TryRent(n);
+                if (frame is null)
+                {
+                    Stats.Drops.Increment(DropReason.FramePoolExhausted);
+                    continue;
+                }
+                scratch.AsSpan(0, n).CopyTo(frame.Array);
+                frame.SetLength(n);
+                Stats.CountIn(n);
+                sink.Deliver(frame);
+                if (ct.IsCancellationRequested) return;
             }
-            frame.SetLength(n);
-            Stats.CountIn(n);
-            sink.Deliver(frame);
         }
     }
 

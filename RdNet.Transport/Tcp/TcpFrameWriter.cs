@@ -59,7 +59,7 @@ public sealed class TcpFrameWriter : ITcpOutput
             Refused++;
             return false;
         }
-        var frame = _pool.TryRent();
+        var frame = _pool.TryRent(total);
         if (frame is null)
         {
             _drops.Increment(DropReason.FramePoolExhausted);

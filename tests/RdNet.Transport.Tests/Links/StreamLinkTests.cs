@@ -91,6 +91,96 @@ public sealed class StreamLinkTests : IDisposable
         peer.Dispose();
     }
 
+    [Theory]
+    [InlineData(4000)]
+    [InlineData(9014)]
+    [InlineData(65534)]
+    public async Task A_frame_of_exactly_the_limit_arrives_and_one_byte_more_is_counted_and_ends_the_link_before_allocating(int limit)
+    {
+        var (ours, peer) = await PairAsync();
+        var pool = new FramePool(16, limit);
+        var link = new StreamLink(ours, "test", pool, new LinkOptions(MaxFrameLength: limit));
+        var sink = new Collect();
+        var run = link.RunAsync(sink, CancellationToken.None);
+
+        var wire = new List<byte>();
+        byte fill = 1;
+        foreach (var len in new[] { limit, limit + 1 })
+        {
+            var buf = new byte[len + 2];
+            FrameCodec.Encode(buf, Frame(len, fill++));
+            wire.AddRange(buf);
+        }
+        var bytes = wire.ToArray();
+        // The peer may see the link close before it has written everything.
+        try
+        {
+            for (int i = 0; i < bytes.Length; i += 5000)
+                await peer.SendAsync(bytes.AsMemory(i, Math.Min(5000, bytes.Length - i)));
+        }
+        catch (SocketException)
+        {
+        }
+        var ex = await Assert.ThrowsAsync<LinkFailedException>(() => run);
+        Assert.IsType<LinkProtocolException>(ex.InnerException);
+
+        Assert.Equal([limit], sink.Frames.Select(f => f.Length));
+        Assert.All(sink.Frames[0], b => Assert.Equal(1, b));
+        Assert.Equal(1, link.Stats.Drops[DropReason.FrameLengthTooLarge]);
+        Assert.Equal(1, pool.Created); // only the frame that fit took a buffer
+        Assert.Equal(0, pool.Outstanding);
+        peer.Dispose();
+    }
+
+    [Fact]
+    public async Task A_frame_of_65535_bytes_the_largest_the_prefix_carries_arrives_whole()
+    {
+        var (ours, peer) = await PairAsync();
+        var pool = new FramePool(16, FrameCodec.MaxEncodableLength);
+        var link = new StreamLink(ours, "test", pool, new LinkOptions(MaxFrameLength: FrameCodec.MaxEncodableLength));
+        var sink = new Collect();
+        var run = link.RunAsync(sink, CancellationToken.None);
+        var buf = new byte[FrameCodec.MaxEncodableLength + 2];
+        FrameCodec.Encode(buf, Frame(FrameCodec.MaxEncodableLength, 9));
+        await peer.SendAsync(buf);
+        peer.Shutdown(SocketShutdown.Send);
+        await run;
+        Assert.Equal([FrameCodec.MaxEncodableLength], sink.Frames.Select(f => f.Length));
+        Assert.Equal(0, pool.Outstanding);
+        peer.Dispose();
+    }
+
+    [Fact]
+    public async Task Small_frames_on_a_64_KiB_link_take_2_KiB_buffers()
+    {
+        var (ours, peer) = await PairAsync();
+        var pool = new FramePool(16, 65534);
+        var link = new StreamLink(ours, "test", pool, new LinkOptions(MaxFrameLength: 65534));
+        var held = new List<FrameBuffer>();
+        var sink = new HoldSink(held);
+        var run = link.RunAsync(sink, CancellationToken.None);
+        var buf = new byte[1516];
+        FrameCodec.Encode(buf, Frame(1514, 7));
+        await peer.SendAsync(buf);
+        await peer.SendAsync(buf);
+        peer.Shutdown(SocketShutdown.Send);
+        await run;
+        Assert.Equal(2, held.Count);
+        Assert.All(held, f => Assert.Equal(2048, f.Capacity));
+        Assert.Equal(2 * 2048, pool.CreatedBytes);
+        foreach (var f in held) f.Release();
+        Assert.Equal(0, pool.Outstanding);
+        peer.Dispose();
+    }
+
+    private sealed class HoldSink(List<FrameBuffer> held) : IFrameSink
+    {
+        public void Deliver(FrameBuffer frame)
+        {
+            lock (held) held.Add(frame);
+        }
+    }
+
     [Fact]
     public async Task Eof_in_the_middle_of_a_frame_is_counted_and_ends_the_link_cleanly()
     {
