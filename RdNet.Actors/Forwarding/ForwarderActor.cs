@@ -23,6 +23,10 @@ public sealed class ForwarderActor : ReceiveActor
     private readonly DropCounters _drops;
     private readonly Dictionary<string, (ForwardSpec Spec, IActorRef Actor)> _forwards = [];
     private readonly Dictionary<IActorRef, string> _keys = [];
+    // Unexposed forwards whose actor has not stopped yet (its listener closes in PostStop): an expose of the same key
+    // waits for the Terminated, so an unexpose + expose of one port (a container restart) never meets EADDRINUSE.
+    private readonly Dictionary<IActorRef, string> _closing = [];
+    private readonly Dictionary<string, List<(Expose Request, IActorRef ReplyTo)>> _waiting = [];
     private readonly Dictionary<string, (int Open, long Accepted)> _counts = [];
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private IActorRef _gateway;
@@ -54,6 +58,12 @@ public sealed class ForwarderActor : ReceiveActor
         });
         Receive<Terminated>(t =>
         {
+            if (_closing.Remove(t.ActorRef, out var closed))
+            {
+                if (_waiting.Remove(closed, out var parked))
+                    foreach (var (request, replyTo) in parked) Self.Tell(request, replyTo);
+                return;
+            }
             if (!_keys.Remove(t.ActorRef, out var key)) return;
             // Still in the table: not unexposed, so its listener failed (the reason was logged by the supervisor).
             _forwards.Remove(key);
@@ -75,7 +85,18 @@ public sealed class ForwarderActor : ReceiveActor
             Sender.Tell(new Refused(error!));
             return;
         }
-        if (_forwards.ContainsKey(spec!.Key))
+        if (spec!.Protocol == ForwardProtocol.Unix && e.FromGuest)
+        {
+            Sender.Tell(new Refused(new ForwardError(ForwardErrorKind.Failed, "unix forwards can only be exposed through the host-side API (--api): a guest may not choose host file paths")));
+            return;
+        }
+        if (_closing.ContainsValue(spec.Key))
+        {
+            if (!_waiting.TryGetValue(spec.Key, out var parked)) _waiting[spec.Key] = parked = [];
+            parked.Add((e, Sender));
+            return;
+        }
+        if (_forwards.ContainsKey(spec.Key))
         {
             Sender.Tell(new Refused(new ForwardError(ForwardErrorKind.Failed, $"proxy already running for {spec.Key}")));
             return;
@@ -117,7 +138,7 @@ public sealed class ForwarderActor : ReceiveActor
             return;
         }
         _keys.Remove(f.Actor);
-        Context.Unwatch(f.Actor);
+        _closing[f.Actor] = key;
         Context.Stop(f.Actor);
         Forget(key);
         _log.Info("Forward {Key} unexposed", key);

@@ -51,7 +51,8 @@ public static class ForwarderProtocol
     /// POST /services/forwarder/expose. <paramref name="Caller"/> is the in-guest API client's address (an empty remote
     /// host means it); null on the host-side API. Answered with <see cref="Done"/> or <see cref="Refused"/>.
     /// </summary>
-    public sealed record Expose(string? Local, string? Remote, string? Protocol, Ipv4Address? Caller) : IForwarderCommand;
+    /// <param name="FromGuest">Asked through the in-guest API (.1:80): such a caller may not name host file paths (unix).</param>
+    public sealed record Expose(string? Local, string? Remote, string? Protocol, Ipv4Address? Caller, bool FromGuest = false) : IForwarderCommand;
 
     /// <summary>POST /services/forwarder/unexpose. Answered with <see cref="Done"/> or <see cref="Refused"/> ("proxy not found").</summary>
     public sealed record Unexpose(string? Local, string? Protocol) : IForwarderCommand;

@@ -81,7 +81,7 @@ public sealed class SwitchFabric(SwitchCore core, RouterOptions options, PacketT
             }
             var decision = core.Decide(frame.Span, frame.Ingress, clock());
             if (trace.Enabled) // one volatile read when off; toggled by SIGUSR1
-                log.Info("port {Port}: {Frame} -> {Decision}", frame.Ingress, FrameSummary.Describe(frame.Span),
+                log.Info("switch port {Port}: {Frame} -> {Decision}", frame.Ingress, FrameSummary.Describe(frame.Span),
                     decision.Action == SwitchAction.Drop ? $"drop ({decision.Reason})" : decision.Action == SwitchAction.Flood ? "flood" : $"port {decision.Port}");
             switch (decision.Action)
             {

@@ -99,6 +99,10 @@ public sealed class LocalStack : IAsyncDisposable
 
     public async Task StartAsync(CancellationToken ct)
     {
+        // A namespace of that name that no rdnet run left (no runtime folder) belongs to someone else: network-setup
+        // would treat it as stale and delete it, with whatever runs inside.
+        if (File.Exists($"/run/netns/{_plan.Name}") && !Directory.Exists(_plan.RuntimeDir))
+            throw new LocalStackException($"network namespace {_plan.Name} already exists and was not made by rdnet: choose another --name (or remove it: ip netns del {_plan.Name})");
         PrepareRuntimeDir();
         var rdnet = RdnetExecutable();
         if (File.Exists(_plan.VmSwitchLink) || Directory.Exists(_plan.VmSwitchLink)) File.Delete(_plan.VmSwitchLink);

@@ -98,7 +98,7 @@ public sealed record ForwardSpec(
             path = local;
             const string scheme = "tcp://";
             if (!remote.StartsWith(scheme, StringComparison.Ordinal))
-                return Fail(ForwardErrorKind.BadRequest, $"invalid remote '{remote}' for a unix forward: expected tcp://IP:PORT (e.g. tcp://192.168.127.2:8080)", out error);
+                return Fail(ForwardErrorKind.Failed, $"invalid remote '{remote}' for a unix forward: expected tcp://IP:PORT (e.g. tcp://192.168.127.2:8080)", out error);
             remoteHostPort = remote[scheme.Length..].TrimEnd('/');
         }
         else
@@ -108,13 +108,16 @@ public sealed record ForwardSpec(
             remoteHostPort = remote;
         }
 
-        // The original splits the remote on ':' (IPv4 only); an empty host means the caller's address.
+        // The original first checks that the remote splits as host:port (else 400), then splits it on ':' (IPv4 only;
+        // anything else fails there: 500); an empty host means the caller's address.
+        if (remoteHostPort.StartsWith('[') && remoteHostPort.Contains("]:", StringComparison.Ordinal))
+            return Fail(ForwardErrorKind.Failed, $"invalid remote '{remote}': the host must be an IPv4 address such as {network.Guest}", out error);
         var colon = remoteHostPort.LastIndexOf(':');
         if (colon < 0 || remoteHostPort.IndexOf(':') != colon)
             return Fail(ForwardErrorKind.BadRequest, $"invalid remote '{remote}': expected IPv4:PORT such as 192.168.127.2:8080", out error);
         var hostText = remoteHostPort[..colon];
         if (!TryParsePort(remoteHostPort[(colon + 1)..], out var guestPort))
-            return Fail(ForwardErrorKind.BadRequest, $"invalid remote '{remote}': the port must be a number from 1 to 65535", out error);
+            return Fail(ForwardErrorKind.Failed, $"invalid remote '{remote}': the port must be a number from 1 to 65535", out error);
         Ipv4Address guest;
         if (hostText.Length == 0)
         {
@@ -125,7 +128,7 @@ public sealed record ForwardSpec(
         }
         else if (!Ipv4Address.TryParse(hostText, out guest))
         {
-            return Fail(ForwardErrorKind.BadRequest, $"invalid remote '{remote}': the host must be an IPv4 address such as {network.Guest}", out error);
+            return Fail(ForwardErrorKind.Failed, $"invalid remote '{remote}': the host must be an IPv4 address such as {network.Guest}", out error);
         }
         if (!network.Contains(guest) || guest == network.Gateway || guest == network.HostAlias || guest == network.Network || guest == network.DirectedBroadcast)
             return Fail(ForwardErrorKind.Failed, $"invalid remote '{remote}': {guest} is not a guest address of the virtual network {network}", out error);

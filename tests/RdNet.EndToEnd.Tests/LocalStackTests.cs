@@ -210,10 +210,22 @@ public sealed class LocalStackTests
     }
 
     [Fact]
+    public void A_namespace_of_that_name_that_rdnet_did_not_make_is_refused_and_left_alone()
+    {
+        using var s = new StandIn();
+        Harness.Require(Harness.Ip("netns", "add", s.Name), "ip netns add");
+        var r = s.Run(TimeSpan.FromSeconds(60), "run", "--name", s.Name, "--outbound-allow", "127.0.0.0/8", "--dns-upstream", "127.0.0.1:9", "--", "true");
+        Assert.True(r.ExitCode != 0, r.ToString());
+        Assert.Contains("already exists", r.Stderr + r.Stdout, StringComparison.Ordinal);
+        Assert.Contains(s.Name, Harness.Ip("netns", "list").Stdout, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(s.RuntimeDir));
+    }
+
+    [Fact]
     public void A_bad_publish_value_is_refused_naming_the_expected_format_before_anything_starts()
     {
         using var s = new StandIn();
-        var r = s.Run(TimeSpan.FromSeconds(30), "run", "--name", s.Name, "--publish", "8080", "--", "true");
+        var r = s.Run(TimeSpan.FromSeconds(30), "run", "--name", s.Name, "--outbound-allow", "127.0.0.0/8", "--dns-upstream", "127.0.0.1:9", "--publish", "8080", "--", "true");
         Assert.Equal(2, r.ExitCode);
         Assert.Contains("HOST:GUEST", r.Stderr, StringComparison.Ordinal);
         Assert.False(Directory.Exists(s.RuntimeDir));

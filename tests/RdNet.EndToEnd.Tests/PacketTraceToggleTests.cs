@@ -6,7 +6,7 @@ namespace RdNet.EndToEnd.Tests;
 /// <summary>host-switch's per-packet trace (<c>--trace-packets</c>) switched on and off at runtime with SIGUSR1 (issue #9).</summary>
 public sealed partial class PacketTraceToggleTests
 {
-    [GeneratedRegex(@"/switch port \d+: .* -> ")]
+    [GeneratedRegex(@"switch port \d+: .* -> ")]
     private static partial Regex TraceLine();
 
     private static int TraceLines(ChildProcess p) => TraceLine().Count(p.Output);

@@ -58,7 +58,7 @@ public sealed class ForwarderApi
                 if (!await PostOnly(ctx).ConfigureAwait(false)) return;
                 var e = await ReadBody<ExposeBody>(ctx).ConfigureAwait(false);
                 if (e is null) return;
-                await Command(ctx, new Expose(e.Local, e.Remote, e.Protocol, _guestSide ? Caller(ctx) : null)).ConfigureAwait(false);
+                await Command(ctx, new Expose(e.Local, e.Remote, e.Protocol, _guestSide ? Caller(ctx) : null, FromGuest: _guestSide)).ConfigureAwait(false);
                 return;
             case "/services/forwarder/unexpose":
                 if (!await PostOnly(ctx).ConfigureAwait(false)) return;

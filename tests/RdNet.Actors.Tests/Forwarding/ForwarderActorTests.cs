@@ -184,6 +184,38 @@ public sealed class ForwarderActorTests : TestKit, IDisposable
     }
 
     [Fact]
+    public async Task Unexpose_then_expose_of_the_same_port_at_once_succeeds_and_the_new_listener_accepts()
+    {
+        // A container restart: the guest agent unexposes and exposes the same port back to back. The second expose
+        // must not meet the old listener (EADDRINUSE) nor lose its socket file to the old forward's cleanup.
+        var (forwarder, gateway) = Start();
+        for (var round = 0; round < 20; round++)
+        {
+            var path = Path("r.sock");
+            if (round == 0) Expose(forwarder, path);
+            forwarder.Tell(new ForwarderProtocol.Unexpose(path, "unix"), TestActor);
+            forwarder.Tell(new ForwarderProtocol.Expose(path, "tcp://192.168.127.2:8080", "unix", null), TestActor);
+            ExpectMsg<Done>(Wait);
+            ExpectMsg<Done>(Wait);
+        }
+        await Task.Delay(200); // the old forwards' PostStops have run: the path must still be the new listener's
+        using var client = await ConnectUnix(Path("r.sock"));
+        ExpectDial(gateway).Dial.HostSocket.Dispose();
+    }
+
+    [Fact]
+    public void A_unix_forward_asked_for_from_inside_the_guest_is_refused_and_no_file_is_touched()
+    {
+        var (forwarder, _) = Start();
+        var victim = Path("victim.txt");
+        File.WriteAllText(victim, "keep me");
+        forwarder.Tell(new ForwarderProtocol.Expose(victim, "tcp://192.168.127.2:8080", "unix", null, FromGuest: true), TestActor);
+        var r = ExpectMsg<Refused>(Wait);
+        Assert.Contains("host-side API", r.Error.Message, StringComparison.Ordinal);
+        Assert.Equal("keep me", File.ReadAllText(victim));
+    }
+
+    [Fact]
     public async Task A_stale_file_at_a_unix_forwards_path_is_replaced_and_unexpose_removes_the_socket()
     {
         var (forwarder, gateway) = Start();
@@ -204,7 +236,7 @@ public sealed class ForwarderActorTests : TestKit, IDisposable
         var (forwarder, _) = Start();
         forwarder.Tell(new ForwarderProtocol.Expose(Path("g.sock"), "192.168.127.2:8080", "unix", null), TestActor);
         var r = ExpectMsg<Refused>(Wait);
-        Assert.Equal(Transport.Forwarding.ForwardErrorKind.BadRequest, r.Error.Kind);
+        Assert.Equal(Transport.Forwarding.ForwardErrorKind.Failed, r.Error.Kind);
         Assert.Contains("tcp://", r.Error.Message, StringComparison.Ordinal);
         Assert.False(File.Exists(Path("g.sock")));
     }
@@ -236,7 +268,9 @@ public sealed class ForwarderActorTests : TestKit, IDisposable
         stats.Reply(new StatsProtocol.StatsSnapshot(at));
         using var ok = await request;
         Assert.Equal(200, (int)ok.StatusCode);
-        Assert.Equal("{\"takenAt\":\"2026-11-28T18:00:00+00:00\"}\n", await ok.Content.ReadAsStringAsync());
+        var body = await ok.Content.ReadAsStringAsync();
+        Assert.StartsWith("{\"takenAt\":\"2026-11-28T18:00:00+00:00\",\"partial\":false,", body, StringComparison.Ordinal);
+        Assert.EndsWith("}\n", body, StringComparison.Ordinal);
 
         using var late = await http.GetAsync("/stats"); // nobody answers
         Assert.Equal(503, (int)late.StatusCode);
@@ -268,11 +302,22 @@ public sealed class ForwarderActorTests : TestKit, IDisposable
             },
         }) { BaseAddress = new Uri("http://192.168.127.1/") };
 
-        var path = Path("h.sock");
+        // The caller (192.168.127.7) is what an empty remote host means; a unix forward (a host file path) is refused here.
+        int port;
+        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            probe.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+            port = ((System.Net.IPEndPoint)probe.LocalEndPoint!).Port;
+        }
         using var expose = await http.PostAsync("/services/forwarder/expose",
-            new StringContent($$"""{"local":"{{path}}","remote":"tcp://192.168.127.2:22","protocol":"unix"}"""));
+            new StringContent($$"""{"local":"127.0.0.1:{{port}}","remote":":22","protocol":"tcp"}"""));
         Assert.Equal(200, (int)expose.StatusCode);
         Assert.Equal("", await expose.Content.ReadAsStringAsync());
+        var path = Path("h.sock");
+        using var unix = await http.PostAsync("/services/forwarder/expose",
+            new StringContent($$"""{"local":"{{path}}","remote":"tcp://192.168.127.2:22","protocol":"unix"}"""));
+        Assert.Equal(500, (int)unix.StatusCode);
+        Assert.False(File.Exists(path));
         // An empty remote host without a caller (the host-side API) is refused; with the in-guest caller the e2e test covers it.
         forwarder.Tell(new ForwarderProtocol.Expose("127.0.0.1:1", ":8080", "tcp", null), TestActor);
         Assert.Contains("caller", ExpectMsg<Refused>(Wait).Error.Message, StringComparison.Ordinal);
@@ -281,7 +326,7 @@ public sealed class ForwarderActorTests : TestKit, IDisposable
         using var stats = await http.GetAsync("/stats");
         Assert.Equal(404, (int)stats.StatusCode);
         using var all = await http.GetAsync("/services/forwarder/all");
-        Assert.Equal($$"""[{"local":"{{path}}","remote":"tcp://192.168.127.2:22","protocol":"unix"}]""" + "\n", await all.Content.ReadAsStringAsync());
+        Assert.Equal($$"""[{"local":"127.0.0.1:{{port}}","remote":"192.168.127.7:22","protocol":"tcp"}]""" + "\n", await all.Content.ReadAsStringAsync());
     }
 
     public new void Dispose()

@@ -129,7 +129,7 @@ public sealed class HostSwitchSnapshotTests() : TestKit(ConfigurationFactory.Par
             s = ExpectMsg<StatsSnapshot>(Wait);
             Assert.False(s.Partial, string.Join(", ", s.Missing ?? []));
         }, Wait);
-        Assert.Equal(["tcp", "udp", "icmp"], s.Flows!.Select(f => f.Protocol));
+        Assert.Equal(["tcp", "udp", "icmp", "forwarded"], s.Flows!.Select(f => f.Protocol));
         Assert.NotNull(s.Dns);
         Assert.Equal(0, s.Forwards);
 

@@ -66,15 +66,23 @@ public sealed class ForwardSpecTests
 
     [Theory]
     [InlineData("192.168.127.2")]
+    [InlineData("")]
+    [InlineData("a:b:c")]
+    public void Remotes_that_do_not_split_as_host_port_are_400_errors(string remote)
+    {
+        Assert.Equal(ForwardErrorKind.BadRequest, Bad("127.0.0.1:1", remote).Kind);
+    }
+
+    // As the original (spec §5.8): a remote that splits as host:port but is no IPv4:port fails later, with 500.
+    [Theory]
     [InlineData("192.168.127.2:0")]
     [InlineData("192.168.127.2:65536")]
     [InlineData("192.168.127.2:http")]
     [InlineData("[fd00::2]:80")]
     [InlineData("guest:80")]
-    [InlineData("")]
-    public void Remotes_that_are_not_ipv4_host_port_are_400_errors(string remote)
+    public void Remotes_that_split_but_are_not_ipv4_port_are_500_errors(string remote)
     {
-        Assert.Equal(ForwardErrorKind.BadRequest, Bad("127.0.0.1:1", remote).Kind);
+        Assert.Equal(ForwardErrorKind.Failed, Bad("127.0.0.1:1", remote).Kind);
     }
 
     [Theory]
@@ -107,8 +115,8 @@ public sealed class ForwardSpecTests
         Assert.Equal("/tmp/a.sock", s.Path);
         Assert.Equal("tcp://192.168.127.2:22", s.Remote);
         Assert.Equal("unix//tmp/a.sock", s.Key);
-        Assert.Equal(ForwardErrorKind.BadRequest, Bad("/tmp/a.sock", "192.168.127.2:22", "unix").Kind);
-        Assert.Equal(ForwardErrorKind.BadRequest, Bad("/tmp/a.sock", "ssh-tunnel://u@h/x", "unix").Kind);
+        Assert.Equal(ForwardErrorKind.Failed, Bad("/tmp/a.sock", "192.168.127.2:22", "unix").Kind);
+        Assert.Equal(ForwardErrorKind.Failed, Bad("/tmp/a.sock", "ssh-tunnel://u@h/x", "unix").Kind);
         Assert.Equal(ForwardErrorKind.Failed, Bad("", "tcp://192.168.127.2:22", "unix").Kind);
     }
 
