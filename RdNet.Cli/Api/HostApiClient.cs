@@ -69,10 +69,5 @@ public static class HostApiClient
     }
 
     /// <summary>The pipe name of <c>npipe:////./pipe/name</c> or <c>npipe://name</c>.</summary>
-    public static string PipeName(string endpoint)
-    {
-        var rest = endpoint["npipe://".Length..].Replace('\\', '/');
-        const string prefix = "//./pipe/";
-        return rest.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) ? rest[prefix.Length..] : rest.TrimStart('/');
-    }
+    public static string PipeName(string endpoint) => RdNet.Transport.Links.NamedPipeEndpoint.Name(endpoint);
 }

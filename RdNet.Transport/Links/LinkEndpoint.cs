@@ -213,7 +213,8 @@ public sealed record LinkEndpoint(LinkScheme Scheme, string Path, IPAddress? Add
         return new Socket(new SafeSocketHandle(fd, ownsHandle: true));
     }
 
-    private static void RemoveStaleUnixSocket(string path)
+    /// <summary>Removes a unix socket file nobody answers on (a stale one); throws <see cref="IOException"/> when a listener answers.</summary>
+    public static void RemoveStaleUnixSocket(string path)
     {
         if (!File.Exists(path)) return;
         using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);

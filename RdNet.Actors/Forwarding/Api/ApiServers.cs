@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.DependencyInjection;
+using RdNet.Transport.Links;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using RdNet.Actors.Gateway;
@@ -74,9 +75,7 @@ public sealed class ApiServer : IAsyncDisposable
         }
         else if (endpoint.StartsWith("npipe://", StringComparison.Ordinal) && OperatingSystem.IsWindows())
         {
-            var name = endpoint["npipe://".Length..].Replace('\\', '/');
-            const string prefix = "//./pipe/";
-            if (name.StartsWith(prefix, StringComparison.OrdinalIgnoreCase)) name = name[prefix.Length..];
+            var name = NamedPipeEndpoint.Name(endpoint);
             builder.WebHost.UseNamedPipes(p => p.CurrentUserOnly = true);
             builder.WebHost.UseKestrel(o =>
             {
@@ -117,19 +116,7 @@ public sealed class ApiServer : IAsyncDisposable
     private static (Socket Bound, ulong Handle) BindUnixPrivate(string path)
     {
         if (Path.GetDirectoryName(path) is { Length: > 0 } dir) Directory.CreateDirectory(dir);
-        if (File.Exists(path))
-        {
-            using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            try
-            {
-                probe.Connect(new UnixDomainSocketEndPoint(path));
-                throw new IOException($"{path} is in use by a running server");
-            }
-            catch (SocketException)
-            {
-                File.Delete(path); // stale: nobody answers
-            }
-        }
+        LinkEndpoint.RemoveStaleUnixSocket(path);
         var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
