@@ -20,7 +20,8 @@ public sealed record ForwardingSettings(
     TimeSpan ApiReadTimeout,
     int ApiMaxRequestBytes,
     TimeSpan ApiRequestTimeout,
-    TimeSpan StatsTimeout)
+    TimeSpan StatsTimeout,
+    int ApiMaxConnections = 64)
 {
     public static ForwardingSettings Default { get; } = new(1024, 512, 4096, 32768, 60999, TimeSpan.FromSeconds(15),
         TimeSpan.FromSeconds(90), 1024, 65507, 64, TimeSpan.FromSeconds(10), 65536, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(2));
@@ -37,7 +38,7 @@ public sealed record ForwardingSettings(
             (ushort)first, (ushort)last, c.GetTimeSpan("dial-answer-timeout"), c.GetTimeSpan("udp-idle-timeout"),
             c.GetInt("max-udp-flows-per-forward"), c.GetInt("udp-max-datagram"), c.GetInt("api-max-pending"),
             c.GetTimeSpan("api-read-timeout"), c.GetInt("api-max-request-bytes"), c.GetTimeSpan("api-request-timeout"),
-            c.GetTimeSpan("stats-timeout"));
+            c.GetTimeSpan("stats-timeout"), c.GetInt("api-max-connections"));
     }
 }
 

@@ -63,7 +63,7 @@ public sealed class GuestUdpActor : ReceiveActor
             _drops.Increment(DropReason.ForwardUdpSendFailed); // no fragmentation towards the guest
             return;
         }
-        var frame = _pool.TryRent();
+        var frame = _pool.TryRent(length);
         if (frame is null)
         {
             _drops.Increment(DropReason.FramePoolExhausted);

@@ -96,6 +96,7 @@ public sealed class ApiServer : IAsyncDisposable
         o.Limits.RequestHeadersTimeout = settings.ApiReadTimeout;
         o.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(Math.Max(settings.ApiReadTimeout.TotalSeconds, 1));
         o.Limits.MaxRequestBodySize = settings.ApiMaxRequestBytes;
+        o.Limits.MaxConcurrentConnections = settings.ApiMaxConnections;
     }
 
     private static async Task<ApiServer> StartAsync(WebApplicationBuilder builder, ForwarderApi api)
