@@ -85,6 +85,10 @@ ln -sf "$RDNET" "$WORK/vm-switch"
 setup() {
   ip netns add "$H"; ip netns add "$G"
   ip -n "$H" link set lo up; ip -n "$G" link set lo up
+  # The guest may reuse its own TIME-WAIT ports for new connects when the peer's timestamps allow it (RFC 6191 /
+  # tcp_tw_reuse=1): without this a client-closes-first loop runs out of ephemeral ports after ~14k connections and
+  # measures the guest's port search instead of the stack; a stack that does not negotiate timestamps still does.
+  ip netns exec "$G" sysctl -qw net.ipv4.tcp_tw_reuse=1
   ip -n "$H" link add d0 type veth peer name d1   # both ends stay in H: a default route into a dead end
   ip -n "$H" addr add 10.250.0.1/24 dev d0
   ip -n "$H" link set d0 up; ip -n "$H" link set d1 up
