@@ -27,6 +27,7 @@ public sealed class GatewayActor : ReceiveActor, IWithTimers
     private readonly IReadOnlyDictionary<GatewayService, Func<IFrameSink, Props>> _services;
     private readonly Dictionary<GatewayService, IActorRef> _serviceActors = [];
     private readonly IReadOnlyDictionary<ushort, GatewayService> _localTcpPorts;
+    private readonly GatewayFastPath? _fastPath;
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -44,9 +45,11 @@ public sealed class GatewayActor : ReceiveActor, IWithTimers
     }
 
     public GatewayActor(GatewayCore core, IActorRef router, VirtualNetwork network, TimeSpan expiryInterval,
-        IReadOnlyDictionary<GatewayService, Func<IFrameSink, Props>> services, IReadOnlyDictionary<ushort, GatewayService> localTcpPorts)
+        IReadOnlyDictionary<GatewayService, Func<IFrameSink, Props>> services, IReadOnlyDictionary<ushort, GatewayService> localTcpPorts,
+        GatewayFastPath? fastPath)
     {
         _localTcpPorts = localTcpPorts;
+        _fastPath = fastPath;
         _core = core;
         _router = router;
         _network = network;
@@ -63,6 +66,7 @@ public sealed class GatewayActor : ReceiveActor, IWithTimers
             var sink = new IngressSink(a.PortId, _router, a.Fabric);
             foreach (var (service, factory) in _services)
                 _serviceActors[service] = Context.ActorOf(factory(sink), service.ToString().ToLowerInvariant());
+            _fastPath?.SetTcpService(_serviceActors.GetValueOrDefault(GatewayService.Tcp));
             Become(() => Attached(sink));
         });
         Receive<FrameBuffer>(f => f.Release());
@@ -117,18 +121,21 @@ public sealed class GatewayActor : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
-        _router.Tell(new AttachLocal(Self, _network.GatewayMac, $"gateway {_network.Gateway}"));
+        _router.Tell(new AttachLocal(Self, _network.GatewayMac, $"gateway {_network.Gateway}", _fastPath));
         if (_expiryInterval > TimeSpan.Zero)
             Timers.StartPeriodicTimer("dhcp-expiry", ExpireLeases.Instance, _expiryInterval);
     }
+
+    // Stopped or restarting: its service children go with it, so TCP goes through the gateway actor until the next start.
+    protected override void PostStop() => _fastPath?.SetTcpService(null);
 
     protected override SupervisorStrategy SupervisorStrategy() =>
         new OneForOneStrategy(10, TimeSpan.FromMinutes(1), _ => Directive.Restart);
 
     public static Props Props(GatewayCore core, IActorRef router, VirtualNetwork network, TimeSpan expiryInterval,
         IReadOnlyDictionary<GatewayService, Func<IFrameSink, Props>>? services = null,
-        IReadOnlyDictionary<ushort, GatewayService>? localTcpPorts = null) =>
+        IReadOnlyDictionary<ushort, GatewayService>? localTcpPorts = null, GatewayFastPath? fastPath = null) =>
         Akka.Actor.Props.Create(() => new GatewayActor(core, router, network, expiryInterval,
             services ?? new Dictionary<GatewayService, Func<IFrameSink, Props>>(),
-            localTcpPorts ?? new Dictionary<ushort, GatewayService>()));
+            localTcpPorts ?? new Dictionary<ushort, GatewayService>(), fastPath));
 }

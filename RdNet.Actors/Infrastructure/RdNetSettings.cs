@@ -56,7 +56,10 @@ public sealed record RdNetSettings(
                 MaxFrameLength: r.GetInt("link.max-frame-size"),
                 SendQueueFrames: r.GetInt("link.send-queue-frames"),
                 WriteBatchBytes: r.GetInt("link.write-batch-bytes"),
-                ReadBufferBytes: r.GetInt("link.read-buffer-bytes")),
+                ReadBufferBytes: r.GetInt("link.read-buffer-bytes"))
+            {
+                InlineWriteIdle = r.GetTimeSpan("link.inline-write-idle"),
+            },
             DhcpLeaseTime: r.GetTimeSpan("dhcp.lease-time"),
             DhcpOfferHold: r.GetTimeSpan("dhcp.offer-hold"),
             DhcpMaxLeases: r.GetInt("dhcp.max-leases"),

@@ -141,9 +141,10 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
             MaxLeases: s.DhcpMaxLeases,
             OfferHold: s.DhcpOfferHold));
         var drops = new DropCounters();
+        var tcpFlows = new TcpFlowTable();
         var services = new Dictionary<GatewayService, Func<IFrameSink, Props>>
         {
-            [GatewayService.Tcp] = sink => TcpNatActor.Props(sink, _pool, drops, net, _config.Egress, s.Tcp),
+            [GatewayService.Tcp] = sink => TcpNatActor.Props(sink, _pool, drops, net, _config.Egress, s.Tcp, flows: tcpFlows),
         };
         AddDns(services, net, drops);
         // UDP NAT and ICMP echo forwarding (issue 5): each counts its own drops (logged with --debug / in its stats).
@@ -156,7 +157,9 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
         var core = new GatewayCore(net, dhcp, _pool, drops, new HashSet<GatewayService>(services.Keys));
         // Guest TCP to .1:53 is DNS over TCP, served by the DNS service through the TCP stack; .1:80 is the forwarder API.
         var localTcpPorts = new Dictionary<ushort, GatewayService> { [53] = GatewayService.Dns, [80] = GatewayService.ForwarderApi };
-        var gateway = Context.ActorOf(GatewayActor.Props(core, _router, net, s.DhcpExpiryInterval, services, localTcpPorts), "gateway");
+        // Segments of known TCP connections go from the switch straight to their flow (GatewayFastPath).
+        var gateway = Context.ActorOf(GatewayActor.Props(core, _router, net, s.DhcpExpiryInterval, services, localTcpPorts,
+            new GatewayFastPath(core, tcpFlows)), "gateway");
         StartForwarding(gateway, net, forwarding);
 
         var i = 0;

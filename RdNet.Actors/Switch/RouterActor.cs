@@ -28,7 +28,7 @@ public sealed class RouterActor : ReceiveActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private int _nextPortId = 1;
 
-    private sealed record PortEntry(int Id, string Name, IActorRef Ref, FrameLink? Link);
+    private sealed record PortEntry(int Id, string Name, IActorRef Ref, FrameLink? Link, IInlineReceiver? Inline = null);
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -103,7 +103,7 @@ public sealed class RouterActor : ReceiveActor, IWithTimers
             c.Cam.AddStatic(msg.Mac, id);
             return 0;
         });
-        Register(new PortEntry(id, msg.Name, msg.Port, null));
+        Register(new PortEntry(id, msg.Name, msg.Port, null, msg.Inline));
         msg.Port.Tell(new PortAttached(id, msg.Name, msg.Port) { Fabric = _fabric });
     }
 
@@ -111,7 +111,7 @@ public sealed class RouterActor : ReceiveActor, IWithTimers
     {
         _ports[entry.Id] = entry;
         _byRef[entry.Ref] = entry.Id;
-        _fabric.Add(new SwitchFabric.Port(entry.Id, entry.Ref, entry.Link));
+        _fabric.Add(new SwitchFabric.Port(entry.Id, entry.Ref, entry.Link, entry.Inline));
         _log.Info("Port {Port} attached: {Name}", entry.Id, entry.Name);
         Context.Parent.Tell(new PortAttached(entry.Id, entry.Name, entry.Ref));
     }
@@ -119,8 +119,9 @@ public sealed class RouterActor : ReceiveActor, IWithTimers
     private void Detach(IActorRef actor)
     {
         if (!_byRef.Remove(actor, out var id) || !_ports.Remove(id, out var entry)) return;
-        _fabric.Remove(id);
-        var removed = _fabric.WithCore(c =>
+        // One step under the fabric's lock: the port leaves the table and the CAM together, so a frame that arrived
+        // from it meanwhile cannot teach the CAM its MAC again (frames from a port not in the table are dropped).
+        var removed = _fabric.Remove(id, c =>
         {
             if (c.UplinkPort == id) c.UplinkPort = -1;
             return c.Cam.RemovePort(id);

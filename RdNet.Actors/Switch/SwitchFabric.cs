@@ -22,7 +22,7 @@ public sealed class SwitchFabric(SwitchCore core, RouterOptions options, PacketT
     private Port[] _all = [];
     private bool _closed;
 
-    public sealed record Port(int Id, IActorRef Ref, FrameLink? Link);
+    public sealed record Port(int Id, IActorRef Ref, FrameLink? Link, IInlineReceiver? Inline = null);
 
     /// <summary>Runs <paramref name="action"/> on the core with the fabric locked (router housekeeping).</summary>
     public T WithCore<T>(Func<SwitchCore, T> action)
@@ -39,12 +39,14 @@ public sealed class SwitchFabric(SwitchCore core, RouterOptions options, PacketT
         }
     }
 
-    public void Remove(int id)
+    /// <summary>Removes port <paramref name="id"/> and, under the same lock, runs <paramref name="cleanup"/> on the core (its CAM entries).</summary>
+    public T Remove<T>(int id, Func<SwitchCore, T> cleanup)
     {
         lock (_lock)
         {
             _ports.Remove(id);
             _all = [.. _ports.Values];
+            return cleanup(core);
         }
     }
 
@@ -76,6 +78,14 @@ public sealed class SwitchFabric(SwitchCore core, RouterOptions options, PacketT
         {
             if (_closed)
             {
+                frame.Release();
+                return;
+            }
+            if (!_ports.ContainsKey(frame.Ingress))
+            {
+                // From a port that is being detached (its reader had the frame before the link closed): learning its
+                // source would point the CAM at a port that no longer exists.
+                core.Drops.Increment(DropReason.IngressPortDetached);
                 frame.Release();
                 return;
             }
@@ -119,6 +129,6 @@ public sealed class SwitchFabric(SwitchCore core, RouterOptions options, PacketT
     private static void Deliver(Port port, FrameBuffer frame)
     {
         if (port.Link is { } link) link.TrySend(frame);
-        else port.Ref.Tell(frame, ActorRefs.NoSender);
+        else if (port.Inline is null || !port.Inline.TryTake(frame)) port.Ref.Tell(frame, ActorRefs.NoSender);
     }
 }

@@ -13,7 +13,8 @@ public static class SwitchProtocol
     public sealed record AttachLink(FrameLink Link, string Name, bool Uplink = false);
 
     /// <summary>Attach an in-process port (the gateway) that owns <paramref name="Mac"/>; that MAC is never learned elsewhere.</summary>
-    public sealed record AttachLocal(IActorRef Port, MacAddress Mac, string Name);
+    /// <param name="Inline">Frames this port can take on the switching thread (see <see cref="IInlineReceiver"/>); the rest are messages to <paramref name="Port"/>.</param>
+    public sealed record AttachLocal(IActorRef Port, MacAddress Mac, string Name, IInlineReceiver? Inline = null);
 
     /// <summary>Sent to whoever asked for the attachment, and to the router's parent.</summary>
     public sealed record PortAttached(int PortId, string Name, IActorRef Port)

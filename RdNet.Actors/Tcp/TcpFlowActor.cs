@@ -275,16 +275,7 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
         Receive<HostRead>(r =>
         {
             _readPending = false;
-            _lastActivity = Now;
-            if (r.Bytes == 0)
-            {
-                _hostEof = true;
-                _conn!.ShutdownSend(); // host half-closed: FIN to the guest after the buffered data
-            }
-            else
-            {
-                _conn!.CommitSend(r.Bytes);
-            }
+            OnHostRead(r.Bytes, Now); // 0: the host half-closed; FIN to the guest after the buffered data
             Pump();
         });
         Receive<HostReadable>(_ =>
@@ -347,62 +338,116 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
         }
     }
 
-    /// <summary>Runs the engine and keeps both socket directions moving; stops the flow when both sides are done.</summary>
+    /// <summary>
+    /// Runs the engine and keeps both socket directions moving; stops the flow when both sides are done. A socket
+    /// call that completes at once (the usual case: room in the host socket's buffer, data already waiting) is taken
+    /// in line and the engine runs again, so a segment costs no message, task or wake-up of its own; only a call that
+    /// has to wait becomes a message when it completes.
+    /// </summary>
+    private const int MaxPumpRounds = 8;
+
     private void Pump()
     {
         var conn = _conn!;
         var socket = _socket!;
         long now = Now;
-        conn.Poll(now, _writer);
+        // Bounded: a peer that keeps both directions busy yields the actor's thread after a few rounds and carries
+        // on with its next message.
+        for (var round = 0; ; round++)
+        {
+            if (round == MaxPumpRounds)
+            {
+                conn.Poll(now, _writer);
+                if (!_pumpQueued)
+                {
+                    _pumpQueued = true;
+                    Self.Tell(PumpQueued.Instance);
+                }
+                break;
+            }
+            conn.Poll(now, _writer);
+            bool progressed = false;
 
-        // Guest → host: write straight from the receive ring; the guest's FIN becomes shutdown(SHUT_WR).
-        if (!_writePending && conn.ReceivedCount > 0)
-        {
-            _writePending = true;
-            socket.SendAsync(conn.Received, SocketFlags.None, _cts.Token).AsTask().PipeTo(Self,
-                success: n => new HostWrote(n),
-                failure: ex => new HostIoFailed("write", Describe(ex)));
-        }
-        else if (!_writePending && conn.ReceivedCount == 0 && conn.PeerFinished && !_hostShutdown)
-        {
-            _hostShutdown = true;
-            try
+            // Guest → host: write straight from the receive ring; the guest's FIN becomes shutdown(SHUT_WR).
+            if (!_writePending && conn.ReceivedCount > 0)
             {
-                socket.Shutdown(SocketShutdown.Send);
+                var write = socket.SendAsync(conn.Received, SocketFlags.None, _cts.Token);
+                if (write.IsCompletedSuccessfully)
+                {
+                    _lastActivity = now;
+                    conn.ConsumeReceived(write.Result);
+                    progressed = true;
+                }
+                else
+                {
+                    _writePending = true;
+                    write.AsTask().PipeTo(Self,
+                        success: n => new HostWrote(n),
+                        failure: ex => new HostIoFailed("write", Describe(ex)));
+                }
             }
-            catch (SocketException)
+            else if (!_writePending && conn.ReceivedCount == 0 && conn.PeerFinished && !_hostShutdown)
             {
-                // The host side is gone already; its read will report it.
+                _hostShutdown = true;
+                try
+                {
+                    socket.Shutdown(SocketShutdown.Send);
+                }
+                catch (SocketException)
+                {
+                    // The host side is gone already; its read will report it.
+                }
             }
-        }
 
-        if (conn.IsClosed)
-        {
-            if (conn.Error != TcpError.None || (!_writePending && conn.ReceivedCount == 0)) Finish();
-            return;
-        }
+            if (conn.IsClosed)
+            {
+                if (conn.Error != TcpError.None || (!_writePending && conn.ReceivedCount == 0)) Finish();
+                return;
+            }
 
-        // Host → guest: read straight into the send ring while it has room. With the ring empty, a zero-byte read
-        // waits for data first, so an idle connection holds no ring storage (it goes back to the pool meanwhile).
-        if (!_readPending && !_hostEof && conn.SendFree > 0)
-        {
-            _readPending = true;
-            if (conn.SendBuffered == 0 && !_hostReadable)
+            // Host → guest: read straight into the send ring while it has room. With the ring empty, a zero-byte
+            // read waits for data first, so an idle connection holds no ring storage (it goes back to the pool).
+            if (!_readPending && !_hostEof && conn.SendFree > 0)
             {
-                conn.ReleaseIdleSendBuffer();
-                _zeroRead = true;
-                socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, _cts.Token).AsTask().PipeTo(Self,
-                    success: _ => HostReadable.Instance,
-                    failure: ex => new HostIoFailed("read", Describe(ex)));
+                if (conn.SendBuffered == 0 && !_hostReadable)
+                {
+                    conn.ReleaseIdleSendBuffer();
+                    var wait = socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, _cts.Token);
+                    if (wait.IsCompletedSuccessfully)
+                    {
+                        _ = wait.Result;
+                        _hostReadable = true;
+                        progressed = true;
+                    }
+                    else
+                    {
+                        _readPending = true;
+                        _zeroRead = true;
+                        wait.AsTask().PipeTo(Self,
+                            success: _ => HostReadable.Instance,
+                            failure: ex => new HostIoFailed("read", Describe(ex)));
+                    }
+                }
+                else
+                {
+                    _hostReadable = false;
+                    var read = socket.ReceiveAsync(conn.SendWritable, SocketFlags.None, _cts.Token);
+                    if (read.IsCompletedSuccessfully)
+                    {
+                        OnHostRead(read.Result, now);
+                        progressed = true;
+                    }
+                    else
+                    {
+                        _readPending = true;
+                        _zeroRead = false;
+                        read.AsTask().PipeTo(Self,
+                            success: n => new HostRead(n),
+                            failure: ex => new HostIoFailed("read", Describe(ex)));
+                    }
+                }
             }
-            else
-            {
-                _hostReadable = false;
-                _zeroRead = false;
-                socket.ReceiveAsync(conn.SendWritable, SocketFlags.None, _cts.Token).AsTask().PipeTo(Self,
-                    success: n => new HostRead(n),
-                    failure: ex => new HostIoFailed("read", Describe(ex)));
-            }
+            if (!progressed) break;
         }
         if (!_writePending && conn.ReceivedCount == 0) conn.ReleaseIdleReceiveBuffer();
 
@@ -418,6 +463,21 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
         {
             _scheduled = deadline;
             Timers.StartSingleTimer("tcp", Tick.Instance, TimeSpan.FromMilliseconds(Math.Max(1, deadline - now)));
+        }
+    }
+
+    /// <summary>Bytes read from the host into the send ring, or its end of stream (0): FIN to the guest after the data.</summary>
+    private void OnHostRead(int bytes, long now)
+    {
+        _lastActivity = now;
+        if (bytes == 0)
+        {
+            _hostEof = true;
+            _conn!.ShutdownSend();
+        }
+        else
+        {
+            _conn!.CommitSend(bytes);
         }
     }
 

@@ -30,7 +30,7 @@ public sealed class TcpNatActor : ReceiveActor
     private readonly VirtualNetwork _net;
     private readonly EgressPolicy _egress;
     private readonly TcpNatSettings _settings;
-    private readonly Dictionary<FlowKey, IActorRef> _flows = [];
+    private readonly TcpFlowTable _flows;
     private readonly Dictionary<IActorRef, (FlowKey Key, bool Connecting)> _byActor = [];
     private readonly Dictionary<ushort, IActorRef> _local;
     private readonly ILoggingAdapter _log = Context.GetLogger();
@@ -43,8 +43,9 @@ public sealed class TcpNatActor : ReceiveActor
     private readonly Dictionary<Ipv4Address, MacAddress> _neighbors = [];
 
     public TcpNatActor(IFrameSink sink, FramePool pool, DropCounters drops, VirtualNetwork network, EgressPolicy egress,
-        TcpNatSettings settings, IReadOnlyDictionary<ushort, IActorRef>? localPorts)
+        TcpNatSettings settings, IReadOnlyDictionary<ushort, IActorRef>? localPorts, TcpFlowTable? flows = null)
     {
+        _flows = flows ?? new TcpFlowTable();
         _sink = sink;
         _pool = pool;
         _drops = drops;
@@ -82,7 +83,7 @@ public sealed class TcpNatActor : ReceiveActor
     {
         if (!_byActor.Remove(flow, out var e)) return;
         if (e.Connecting) _connecting--;
-        if (_flows.TryGetValue(e.Key, out var current) && current.Equals(flow)) _flows.Remove(e.Key);
+        _flows.Remove(e.Key, flow);
     }
 
     private void OnFrame(FrameBuffer frame)
@@ -98,7 +99,9 @@ public sealed class TcpNatActor : ReceiveActor
                 return;
             }
             var key = new FlowKey(ip.Source, tcp.SourcePort, ip.Destination, tcp.DestinationPort);
-            if (_flows.TryGetValue(key, out var flow))
+            // The gateway's fast path sends a known flow's segments to the flow directly; here are the rest (and
+            // everything, before the fast path knows this actor).
+            if (_flows.TryGet(key, out var flow))
             {
                 flow.Tell(frame, Self);
                 handedOver = true;
@@ -157,7 +160,7 @@ public sealed class TcpNatActor : ReceiveActor
             var child = Context.ActorOf(TcpFlowActor.Props(key, eth.Source, frame, target, _settings, _net, _pool, _sink, _drops), $"f{_nextId++}");
             handedOver = true;
             Context.Watch(child);
-            _flows[key] = child;
+            _flows.Set(key, child);
             _byActor[child] = (key, true);
             _connecting++;
             _opened++;
@@ -191,7 +194,7 @@ public sealed class TcpNatActor : ReceiveActor
         var mac = _neighbors.TryGetValue(guest, out var known) ? known : _net.GuestMac;
         var child = Context.ActorOf(TcpFlowActor.PropsDial(key, mac, d.HostSocket, _settings, _net, _pool, _sink, _drops), $"d{_nextId++}");
         Context.Watch(child);
-        _flows[key] = child;
+        _flows.Set(key, child);
         _byActor[child] = (key, false);
         _opened++;
         Sender.Tell(new GuestDialStarted(child, key));
@@ -221,9 +224,15 @@ public sealed class TcpNatActor : ReceiveActor
 
     // The gateway knows which sibling services own gateway TCP ports (.1:53 DNS, .1:80 API); asking at every start,
     // restarts included, means a restarted NAT never forgets them.
-    protected override void PreStart() => Context.Parent.Tell(GatewayProtocol.RequestLocalPorts.Instance);
+    protected override void PreStart()
+    {
+        _flows.Clear(); // a restarted NAT starts without flows (its old children were stopped with it)
+        Context.Parent.Tell(GatewayProtocol.RequestLocalPorts.Instance);
+    }
+
+    protected override void PostStop() => _flows.Clear();
 
     public static Props Props(IFrameSink sink, FramePool pool, DropCounters drops, VirtualNetwork network, EgressPolicy egress,
-        TcpNatSettings settings, IReadOnlyDictionary<ushort, IActorRef>? localPorts = null) =>
-        Akka.Actor.Props.Create(() => new TcpNatActor(sink, pool, drops, network, egress, settings, localPorts));
+        TcpNatSettings settings, IReadOnlyDictionary<ushort, IActorRef>? localPorts = null, TcpFlowTable? flows = null) =>
+        Akka.Actor.Props.Create(() => new TcpNatActor(sink, pool, drops, network, egress, settings, localPorts, flows));
 }

@@ -220,4 +220,8 @@ public enum DropReason
     ForwardUdpSendFailed,
     /// <summary>A connection to the in-guest API (.1:80) while rdnet.forwarding.api-max-pending connections wait for the HTTP server.</summary>
     ForwardApiBacklogFull,
+
+    // The switch (issue #4 review): frames switched on the thread they arrive on
+    /// <summary>A frame from a port that was detached while its reader still held the frame (never learned, never switched).</summary>
+    IngressPortDetached,
 }

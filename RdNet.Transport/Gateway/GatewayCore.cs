@@ -24,6 +24,7 @@ public sealed class GatewayCore
     private readonly DhcpServer _dhcp;
     private readonly FramePool _pool;
     private readonly IReadOnlySet<GatewayService> _services;
+    private readonly bool _hasTcp;
     private ushort _ipId;
 
     public GatewayCore(VirtualNetwork network, DhcpServer dhcp, FramePool pool, DropCounters drops, IReadOnlySet<GatewayService>? services = null)
@@ -33,6 +34,7 @@ public sealed class GatewayCore
         _pool = pool;
         Drops = drops;
         _services = services ?? new HashSet<GatewayService>();
+        _hasTcp = _services.Contains(GatewayService.Tcp);
     }
 
     public DropCounters Drops { get; }
@@ -70,6 +72,31 @@ public sealed class GatewayCore
                 Drops.Increment(DropReason.EthernetUnsupportedType);
                 return GatewayService.None;
         }
+    }
+
+    /// <summary>
+    /// The fast path's test, safe on any thread (it reads only settings fixed at construction): whether
+    /// <paramref name="frame"/> is a valid TCP segment for the installed TCP service — unicast to the gateway's MAC,
+    /// IPv4, not a fragment, TCP checksum correct — and its 4-tuple. Exactly the frames <see cref="Process"/> would
+    /// hand to <see cref="GatewayService.Tcp"/>; anything else returns false and nothing is counted, so the caller
+    /// gives the frame to <see cref="Process"/>, which answers or counts it.
+    /// </summary>
+    public bool TryReadTcpFlow(ReadOnlySpan<byte> frame, out Ipv4Address source, out ushort sourcePort, out Ipv4Address destination, out ushort destinationPort)
+    {
+        source = destination = default;
+        sourcePort = destinationPort = 0;
+        if (!_hasTcp
+            || !EthernetFrame.TryCreate(frame, out var eth, out _)
+            || eth.EtherType != EtherType.Ipv4 || eth.Destination != _net.GatewayMac
+            || !Ipv4Packet.TryCreate(eth.Payload, out var ip, out _)
+            || ip.IsFragment || ip.Protocol != IpProtocol.Tcp
+            || !TcpSegment.TryCreate(ip.Payload, ip.Source, ip.Destination, out var tcp, out _))
+            return false;
+        source = ip.Source;
+        destination = ip.Destination;
+        sourcePort = tcp.SourcePort;
+        destinationPort = tcp.DestinationPort;
+        return true;
     }
 
     /// <summary>Hands the frame to <paramref name="service"/> if installed, otherwise counts <paramref name="otherwise"/>.</summary>

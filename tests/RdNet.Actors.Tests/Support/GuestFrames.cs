@@ -33,6 +33,15 @@ public static class GuestFrames
         return Ethernet(dstMac, srcMac, EtherType.Ipv4, ip);
     }
 
+    public static byte[] TcpFrame(MacAddress srcMac, MacAddress dstMac, Ipv4Address src, Ipv4Address dst, ushort sport, ushort dport,
+        TcpFlags flags, ReadOnlySpan<byte> payload, uint seq = 1000, uint ack = 0)
+    {
+        var tcp = new byte[TcpSegment.MinHeaderLength + payload.Length];
+        payload.CopyTo(tcp.AsSpan(TcpSegment.MinHeaderLength));
+        TcpHeader.Emit(tcp, src, dst, sport, dport, seq, ack, flags, 65535, TcpOptions.None, payload.Length);
+        return Ipv4(srcMac, dstMac, src, dst, IpProtocol.Tcp, tcp);
+    }
+
     public static byte[] Udp(MacAddress srcMac, MacAddress dstMac, Ipv4Address src, Ipv4Address dst, ushort sport, ushort dport, ReadOnlySpan<byte> payload)
     {
         var udp = new byte[8 + payload.Length];

@@ -1,0 +1,33 @@
+using Akka.Actor;
+using RdNet.Actors.Switch;
+using RdNet.Actors.Tcp;
+using RdNet.Transport.Buffers;
+using RdNet.Transport.Gateway;
+
+namespace RdNet.Actors.Gateway;
+
+/// <summary>
+/// Where a guest TCP segment leaves the switch: on the link reader's thread, validated exactly as
+/// <see cref="GatewayCore.Process"/> would (checksum included), it goes straight to its flow actor, found by 4-tuple in
+/// the NAT's <see cref="TcpFlowTable"/>, or — a SYN for a new connection, a segment for no connection — to the TCP NAT
+/// actor itself. Everything else (ARP, DHCP, DNS, UDP, ICMP, a malformed segment) is not taken and goes to the
+/// <see cref="GatewayActor"/>, which answers or counts it. All TCP of one guest link comes this one way, in order.
+/// </summary>
+public sealed class GatewayFastPath(GatewayCore core, TcpFlowTable flows) : IInlineReceiver
+{
+    private volatile IActorRef? _nat;
+
+    /// <summary>The TCP NAT actor, once the gateway has started it (until then TCP goes through the gateway actor).</summary>
+    public void SetTcpService(IActorRef? nat) => _nat = nat;
+
+    public bool TryTake(FrameBuffer frame)
+    {
+        var nat = _nat;
+        if (nat is null
+            || !core.TryReadTcpFlow(frame.Span, out var source, out var sourcePort, out var destination, out var destinationPort))
+            return false;
+        var target = flows.TryGet(new FlowKey(source, sourcePort, destination, destinationPort), out var flow) ? flow : nat;
+        target.Tell(frame, ActorRefs.NoSender);
+        return true;
+    }
+}

@@ -1,0 +1,120 @@
+using Akka.Actor;
+using Akka.TestKit;
+using Akka.TestKit.Xunit2;
+using RdNet.Actors.Gateway;
+using RdNet.Actors.Switch;
+using RdNet.Actors.Tcp;
+using RdNet.Actors.Tests.Support;
+using RdNet.Transport.Buffers;
+using RdNet.Transport.Diagnostics;
+using RdNet.Transport.Gateway;
+using RdNet.Transport.Links;
+using RdNet.Transport.Protocols.Dhcp;
+using RdNet.Transport.Wire;
+using static RdNet.Actors.Switch.SwitchProtocol;
+using static RdNet.Actors.Tests.Support.GuestFrames;
+
+namespace RdNet.Actors.Tests.Gateway;
+
+/// <summary>
+/// The gateway's fast path (switch → flow): TCP segments of a connection in the NAT's flow table reach that flow's
+/// actor straight from the link reader; other TCP reaches the NAT actor; everything else and every malformed segment
+/// still goes through the gateway actor, which counts it.
+/// </summary>
+public sealed class GatewayFastPathTests : TestKit
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(3);
+    private static readonly Ipv4Address Remote = Ipv4Address.Parse("10.1.2.3");
+    private readonly FramePool _pool = new(256, 4000);
+    private readonly VirtualNetwork _net = VirtualNetwork.Parse("192.168.127.0/24");
+    private readonly TcpFlowTable _flows = new();
+    private readonly TestProbe _nat;
+    private readonly TestProbe _udp;
+    private readonly TestProbe _flow;
+    private readonly IActorRef _gateway;
+    private readonly LinkPeer _guest;
+
+    /// <summary>Stands for a service or a flow: passes each frame's bytes to a probe and releases the buffer.</summary>
+    private sealed class Relay : ReceiveActor
+    {
+        public Relay(IActorRef probe) => Receive<FrameBuffer>(f =>
+        {
+            probe.Tell(f.Span.ToArray());
+            f.Release();
+        });
+    }
+
+    public GatewayFastPathTests()
+    {
+        _nat = CreateTestProbe();
+        _udp = CreateTestProbe();
+        _flow = CreateTestProbe();
+        var router = ChildActorOf(RouterActor.Props(new RouterOptions(64, TimeSpan.FromMinutes(5), TimeSpan.Zero, 16)));
+        var dhcp = new DhcpServer(new DhcpServerOptions(_net.Gateway, _net.Network, _net.PrefixLength, _net.Gateway, [_net.Gateway], 1500,
+            TimeSpan.FromHours(1), new Dictionary<MacAddress, Ipv4Address>(), [_net.Gateway, _net.HostAlias], [], 64, TimeSpan.FromSeconds(30)));
+        var services = new Dictionary<GatewayService, Func<IFrameSink, Props>>
+        {
+            [GatewayService.Tcp] = _ => Props.Create(() => new Relay(_nat.Ref)),
+            [GatewayService.Udp] = _ => Props.Create(() => new Relay(_udp.Ref)),
+        };
+        Core = new GatewayCore(_net, dhcp, _pool, new DropCounters(), new HashSet<GatewayService>(services.Keys));
+        _gateway = Sys.ActorOf(GatewayActor.Props(Core, router, _net, TimeSpan.Zero, services, fastPath: new GatewayFastPath(Core, _flows)));
+        ExpectMsg<PortAttached>(a => a.Name.StartsWith("gateway", StringComparison.Ordinal), Wait);
+        var (ours, theirs) = InMemoryLink.CreatePair(_pool, name: "guest");
+        router.Tell(new AttachLink(theirs, "guest"));
+        ExpectMsg<PortAttached>(a => a.Name == "guest", Wait);
+        _guest = new LinkPeer(ours, _pool);
+        _flows.Set(new FlowKey(Guest, 40000, Remote, 80), Sys.ActorOf(Props.Create(() => new Relay(_flow.Ref))));
+    }
+
+    private GatewayCore Core { get; }
+
+    protected override void Dispose(bool disposing)
+    {
+        _guest.Dispose();
+        base.Dispose(disposing);
+    }
+
+    [Fact]
+    public void Segments_of_a_known_flow_go_to_the_flow_and_others_to_the_nat()
+    {
+        var data = TcpFrame(GuestMac, GatewayMac, Guest, Remote, 40000, 80, TcpFlags.Ack | TcpFlags.Psh, [1, 2, 3]);
+        _guest.Send(data);
+        Assert.Equal(data, _flow.ExpectMsg<byte[]>(Wait));
+
+        var syn = TcpFrame(GuestMac, GatewayMac, Guest, Remote, 40001, 80, TcpFlags.Syn, []);
+        _guest.Send(syn);
+        Assert.Equal(syn, _nat.ExpectMsg<byte[]>(Wait));
+        _flow.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+    }
+
+    [Fact]
+    public void Many_segments_of_a_flow_arrive_in_order()
+    {
+        var sent = Enumerable.Range(0, 200)
+            .Select(i => TcpFrame(GuestMac, GatewayMac, Guest, Remote, 40000, 80, TcpFlags.Ack, [(byte)i], seq: (uint)(1000 + i)))
+            .ToList();
+        foreach (var f in sent) _guest.Send(f);
+        foreach (var f in sent) Assert.Equal(f, _flow.ExpectMsg<byte[]>(Wait));
+    }
+
+    [Fact]
+    public void A_segment_with_a_bad_checksum_is_counted_by_the_gateway_and_reaches_no_one()
+    {
+        var bad = TcpFrame(GuestMac, GatewayMac, Guest, Remote, 40000, 80, TcpFlags.Ack, [9, 9]);
+        bad[^1] ^= 0xFF; // payload changed after the checksum
+        _guest.Send(bad);
+        AwaitCondition(() => Core.Drops.Snapshot().ContainsKey(DropReason.TcpBadChecksum), Wait);
+        _flow.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        _nat.ExpectNoMsg(TimeSpan.Zero);
+    }
+
+    [Fact]
+    public void Udp_still_goes_through_the_gateway_to_its_service()
+    {
+        var datagram = Udp(GuestMac, GatewayMac, Guest, Remote, 40000, 80, [7]);
+        _guest.Send(datagram);
+        Assert.Equal(datagram, _udp.ExpectMsg<byte[]>(Wait));
+        _flow.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+    }
+}
