@@ -52,9 +52,10 @@ public sealed class ApiServer : IAsyncDisposable
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.Logging.ClearProviders();
-        if (endpoint.StartsWith("unix://", StringComparison.Ordinal))
+        if (UnixSocketEndpoint.HasScheme(endpoint))
         {
-            var path = endpoint["unix://".Length..];
+            if (!UnixSocketEndpoint.TryParse(endpoint, out var path, out var error))
+                throw new ArgumentException($"invalid --api {error}");
             var (bound, handle) = BindUnixPrivate(path);
             builder.WebHost.UseKestrel(o =>
             {
@@ -73,7 +74,7 @@ public sealed class ApiServer : IAsyncDisposable
                 throw;
             }
         }
-        else if (endpoint.StartsWith("npipe://", StringComparison.Ordinal) && OperatingSystem.IsWindows())
+        else if (endpoint.StartsWith(NamedPipeEndpoint.Scheme, StringComparison.Ordinal) && OperatingSystem.IsWindows())
         {
             var name = NamedPipeEndpoint.Name(endpoint);
             builder.WebHost.UseNamedPipes(p => p.CurrentUserOnly = true);
@@ -85,7 +86,7 @@ public sealed class ApiServer : IAsyncDisposable
         }
         else
         {
-            throw new ArgumentException($"invalid --api '{endpoint}': expected unix:///path/to/socket (or npipe:////./pipe/name on Windows)");
+            throw new ArgumentException($"invalid --api '{endpoint}': expected {UnixSocketEndpoint.ExpectedFormat} (or npipe:////./pipe/name on Windows)");
         }
         return await StartAsync(builder, api).ConfigureAwait(false);
     }
@@ -333,25 +334,9 @@ public sealed class HostApiActor : ReceiveActor
     protected override void PostStop()
     {
         var starting = _starting;
-        var endpoint = _endpoint;
-        // As the in-guest API: the server comes from the start task, so a stop before Started still closes it.
-        _ = Task.Run(async () =>
-        {
-            await ApiServer.DisposeWhenStartedAsync(starting).ConfigureAwait(false);
-            if (endpoint.StartsWith("unix://", StringComparison.Ordinal))
-            {
-                try
-                {
-                    File.Delete(endpoint["unix://".Length..]);
-                }
-                catch (IOException)
-                {
-                }
-                catch (UnauthorizedAccessException)
-                {
-                }
-            }
-        });
+        // As the in-guest API: the server comes from the start task, so a stop before Started still closes it. Its
+        // disposal closes the bound socket, which removes the socket file.
+        _ = Task.Run(() => ApiServer.DisposeWhenStartedAsync(starting));
     }
 
     public static Props Props(string endpoint, IActorRef forwarder, IActorRef stats, ForwardingSettings settings) =>

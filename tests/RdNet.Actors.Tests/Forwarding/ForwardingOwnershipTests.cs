@@ -192,6 +192,7 @@ public sealed class ForwardingOwnershipTests() : TestKit(ConfigurationFactory.Pa
         ExpectTerminated(api, Wait);
 
         AwaitCondition(() => !ListeningUnixSockets().Contains(path), TimeSpan.FromSeconds(5));
+        Assert.False(File.Exists(path)); // removed by the server's disposal (the actor deletes nothing itself)
     }
 
     /// <summary>Queues the stop as a system message now (Sys.Stop goes through the guardian, which may be late).</summary>
