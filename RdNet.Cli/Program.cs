@@ -2,6 +2,13 @@ using System.CommandLine;
 using RdNet.Cli;
 using RdNet.Cli.Commands;
 
+// A child of rdnet up stops with it, even when rdnet up is SIGKILLed (before anything else, see ParentDeath).
+if (!RdNet.Transport.Linux.ParentDeath.TryApplyFromEnvironment(out var parentError))
+{
+    Console.Error.WriteLine($"rdnet: {parentError}; exiting");
+    return 1;
+}
+
 var args2 = GoStyleArgs.Normalize(args);
 if (GoStyleArgs.RoleFromArgv0(GoStyleArgs.ReadArgv0()) is { } role)
     args2 = [role, .. args2];
