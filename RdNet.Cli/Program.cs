@@ -9,6 +9,13 @@ const string inlineCompletions = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
 if (Environment.GetEnvironmentVariable(inlineCompletions) is null)
     Environment.SetEnvironmentVariable(inlineCompletions, "1");
 
+// A child of rdnet up stops with it, even when rdnet up is SIGKILLed (before anything else, see ParentDeath).
+if (!RdNet.Transport.Linux.ParentDeath.TryApplyFromEnvironment(out var parentError))
+{
+    Console.Error.WriteLine($"rdnet: {parentError}; exiting");
+    return 1;
+}
+
 var args2 = GoStyleArgs.Normalize(args);
 if (GoStyleArgs.RoleFromArgv0(GoStyleArgs.ReadArgv0()) is { } role)
     args2 = [role, .. args2];

@@ -39,7 +39,9 @@ public sealed class DnsServiceActor : ReceiveActor
     private ushort _ipId;
     private long _serverFailures;
     private readonly LatencyWindow _latency;
-    private readonly LimitNotice _limitNotice = new(Context.System.Settings.Config.GetTimeSpan("rdnet.logging.limit-notice-interval", TimeSpan.FromSeconds(10)));
+    // One notice per limit: a flood against one must not silence the first notice of the other.
+    private readonly LimitNotice _queryLimitNotice = NewLimitNotice();
+    private readonly LimitNotice _tcpLimitNotice = NewLimitNotice();
 
     /// <summary>Where a query came from, to send its answer back.</summary>
     private abstract record Client;
@@ -134,6 +136,9 @@ public sealed class DnsServiceActor : ReceiveActor
         }
     }
 
+    private static LimitNotice NewLimitNotice() =>
+        new(Context.System.Settings.Config.GetTimeSpan("rdnet.logging.limit-notice-interval", TimeSpan.FromSeconds(10)));
+
     private void OnResolve(Resolve r)
     {
         var outcome = _core.Handle(r.Query, DnsTransport.Tcp, NextUpstreamId(), _tcpScratch, out var length, out var forward);
@@ -146,7 +151,7 @@ public sealed class DnsServiceActor : ReceiveActor
         if (_connections.Count >= _settings.MaxTcpConnections)
         {
             _core.Drops.Increment(DropReason.DnsTcpConnectionLimit);
-            if (_limitNotice.Hit(Environment.TickCount64, out var more))
+            if (_tcpLimitNotice.Hit(Environment.TickCount64, out var more))
                 _log.Warning("DNS: {Max} TCP connections open: new ones are closed ({Reason}; {Unlogged} more since the last notice)", _settings.MaxTcpConnections, DropReason.DnsTcpConnectionLimit, more);
             s.Socket.Dispose();
             return;
@@ -161,7 +166,7 @@ public sealed class DnsServiceActor : ReceiveActor
         if (_pending.Count >= _settings.MaxConcurrentQueries)
         {
             _core.Drops.Increment(DropReason.DnsQueryLimit);
-            if (_limitNotice.Hit(Environment.TickCount64, out var more))
+            if (_queryLimitNotice.Hit(Environment.TickCount64, out var more))
                 _log.Warning("DNS: {Max} forwarded queries in flight: new ones get SERVFAIL ({Reason}; {Unlogged} more since the last notice)", _settings.MaxConcurrentQueries, DropReason.DnsQueryLimit, more);
             Reply(new Pending(forward, client), Fail);
             return;

@@ -27,6 +27,9 @@ public sealed class TcpForwardActor : ReceiveActor, IWithTimers
     private IActorRef _gateway;
     private int _open;
     private long _accepted;
+    // The accept in progress, until its result is received: one that completes as the actor stops would leave its
+    // socket in a dead letter, so PostStop closes whatever it yields.
+    private Task<Socket>? _accepting;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -49,6 +52,7 @@ public sealed class TcpForwardActor : ReceiveActor, IWithTimers
 
         Receive<Accepted>(a =>
         {
+            _accepting = null;
             if (_open >= _settings.MaxConnectionsPerForward)
             {
                 _drops.Increment(DropReason.ForwardConnectionLimit);
@@ -66,6 +70,7 @@ public sealed class TcpForwardActor : ReceiveActor, IWithTimers
         });
         Receive<AcceptFailed>(f =>
         {
+            _accepting = null;
             if (_cts.IsCancellationRequested) return;
             var error = (f.Cause as SocketException)?.SocketErrorCode;
             switch (error)
@@ -96,13 +101,20 @@ public sealed class TcpForwardActor : ReceiveActor, IWithTimers
 
     protected override void PreStart() => AcceptNext();
 
-    private void AcceptNext() =>
-        _listener.AcceptAsync(_cts.Token).AsTask().PipeTo(Self, success: s => new Accepted(s), failure: ex => new AcceptFailed(ex));
+    private void AcceptNext()
+    {
+        _accepting = _listener.AcceptAsync(_cts.Token).AsTask();
+        _accepting.PipeTo(Self, success: s => new Accepted(s), failure: ex => new AcceptFailed(ex));
+    }
 
     protected override void PostStop()
     {
         _cts.Cancel();
         _listener.Dispose();
+        _accepting?.ContinueWith(static t =>
+        {
+            if (t.IsCompletedSuccessfully) t.Result.Dispose();
+        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         if (_spec.Protocol == ForwardProtocol.Unix)
         {
             try
@@ -135,7 +147,11 @@ public sealed class TcpForwardActor : ReceiveActor, IWithTimers
 /// One accepted host connection of a forward. It hands the socket to the gateway's TCP stack, which dials the guest
 /// from .1 (<see cref="TcpNatProtocol.DialGuest"/>) and copies both ways in a flow actor; this actor then represents
 /// the connection in its forward: it stops when the flow ends, and stopping it (unexpose, failure) stops the flow,
-/// which resets both sides. No answer from the stack within rdnet.forwarding.dial-answer-timeout closes the client.
+/// which resets both sides. The socket has one owner that disposes it: this actor until the dial is sent, then the
+/// stack (which closes what it refuses, and whose flow closes the rest) — unless the gateway hands the dial back
+/// (<see cref="GatewayProtocol.ServiceUnavailable"/>). No answer within rdnet.forwarding.dial-answer-timeout shuts the
+/// client's connection down (it sees the close) but leaves the socket to the stack, whose answer may still come: a
+/// flow that starts after the timeout is stopped at once; after a second timeout the actor stops.
 /// </summary>
 public sealed class ForwardedConnectionActor : ReceiveActor, IWithTimers
 {
@@ -145,7 +161,7 @@ public sealed class ForwardedConnectionActor : ReceiveActor, IWithTimers
     private readonly IActorRef _gateway;
     private readonly ForwardingSettings _settings;
     private IActorRef? _flow;
-    private bool _socketGone;
+    private bool _ownSocket = true;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -160,43 +176,80 @@ public sealed class ForwardedConnectionActor : ReceiveActor, IWithTimers
         _spec = spec;
         _gateway = gateway;
         _settings = settings;
+        Dialling();
+    }
 
+    private void Dialling()
+    {
         Receive<TcpNatProtocol.GuestDialStarted>(s =>
         {
             Timers.Cancel("answer");
             _flow = s.Flow;
             Context.Watch(s.Flow);
+            Become(Carried);
         });
+        ReceiveAnswersEndingTheDial();
+        Receive<AnswerTimeout>(_ =>
+        {
+            _log.Warning("Forward {Key}: the TCP stack did not take the connection within {Timeout}; closed", _spec.Key, _settings.DialAnswerTimeout);
+            ShutDownClient();
+            Timers.StartSingleTimer("answer", AnswerTimeout.Instance, _settings.DialAnswerTimeout);
+            Become(GivenUp);
+        });
+        Receive<InjectFault>(_ => throw new InvalidOperationException("injected connection fault"));
+    }
+
+    private void Carried()
+    {
+        Receive<Terminated>(t =>
+        {
+            if (!t.ActorRef.Equals(_flow)) return;
+            _flow = null; // it closed the socket
+            Context.Stop(Self);
+        });
+        Receive<InjectFault>(_ => throw new InvalidOperationException("injected connection fault"));
+    }
+
+    /// <summary>The client was shut down; the stack may still hold the socket, so it may still answer.</summary>
+    private void GivenUp()
+    {
+        Receive<TcpNatProtocol.GuestDialStarted>(s =>
+        {
+            s.Flow.Tell(PoisonPill.Instance); // it closes the socket
+            Context.Stop(Self);
+        });
+        ReceiveAnswersEndingTheDial();
+        Receive<AnswerTimeout>(_ =>
+        {
+            // Still no answer: the dial is the stack's (or lost with it); the socket is not ours to close.
+            Context.Stop(Self);
+        });
+    }
+
+    private void ReceiveAnswersEndingTheDial()
+    {
         Receive<TcpNatProtocol.GuestDialRefused>(r =>
         {
-            _socketGone = true; // the stack closed it
             _log.Debug("Forward {Key}: connection not carried: {Reason}", _spec.Key, r.Reason);
-            Context.Stop(Self);
+            Context.Stop(Self); // the stack closed the socket
         });
         Receive<GatewayProtocol.ServiceUnavailable>(_ =>
         {
             _log.Debug("Forward {Key}: the gateway's TCP stack is not up; connection closed", _spec.Key);
+            _ownSocket = true; // handed back with the dial
             Context.Stop(Self);
         });
-        Receive<AnswerTimeout>(_ =>
-        {
-            _log.Warning("Forward {Key}: the TCP stack did not take the connection within {Timeout}; closed", _spec.Key, settings.DialAnswerTimeout);
-            Context.Stop(Self);
-        });
-        Receive<Terminated>(t =>
-        {
-            if (t.ActorRef.Equals(_flow))
-            {
-                _socketGone = true; // the flow closed it
-                Context.Stop(Self);
-            }
-        });
-        Receive<InjectFault>(_ => throw new InvalidOperationException("injected connection fault"));
     }
 
     protected override void PreStart()
     {
         if (_client.AddressFamily != AddressFamily.Unix) _client.NoDelay = true;
+        if (_gateway.IsNobody())
+        {
+            Context.Stop(Self); // no gateway attached yet: nobody to hand the socket to
+            return;
+        }
+        _ownSocket = false;
         _gateway.Tell(new GatewayProtocol.ToService(GatewayService.Tcp,
             new TcpNatProtocol.DialGuest(_client, _spec.Guest, _spec.GuestPort, _settings.GatewayPortFirst, _settings.GatewayPortLast)));
         Timers.StartSingleTimer("answer", AnswerTimeout.Instance, _settings.DialAnswerTimeout);
@@ -206,11 +259,30 @@ public sealed class ForwardedConnectionActor : ReceiveActor, IWithTimers
     {
         if (_flow is not null)
         {
-            if (!_socketGone) _flow.Tell(PoisonPill.Instance); // the flow resets the guest side and closes the socket
+            _flow.Tell(PoisonPill.Instance); // the flow resets the guest side and closes the socket
         }
-        else if (!_socketGone)
+        else if (_ownSocket)
         {
             _client.Dispose();
+        }
+        else
+        {
+            // Stopped (unexpose, failure) while the dial is with the stack: the client sees the close now, and a flow
+            // that still starts reads the end at once and closes the socket it owns.
+            ShutDownClient();
+        }
+    }
+
+    /// <summary>Ends the connection without closing the descriptor, which may belong to the stack by now.</summary>
+    private void ShutDownClient()
+    {
+        try
+        {
+            _client.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Already closed by the stack (its answer is on the way) or reset by the peer.
         }
     }
 

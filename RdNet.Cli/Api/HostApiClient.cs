@@ -1,6 +1,7 @@
 using System.IO.Pipes;
 using System.Net.Http;
 using System.Net.Sockets;
+using RdNet.Transport.Links;
 
 namespace RdNet.Cli.Api;
 
@@ -17,11 +18,11 @@ public static class HostApiClient
     /// <summary>Checks an <c>--api</c> value; null when valid, else the error naming the expected format.</summary>
     public static string? Validate(string endpoint)
     {
-        if (endpoint.StartsWith("unix://", StringComparison.Ordinal) && endpoint.Length > "unix://".Length)
+        if (UnixSocketEndpoint.HasScheme(endpoint))
+            return UnixSocketEndpoint.TryParse(endpoint, out _, out var error) ? null : $"invalid API endpoint {error}";
+        if (endpoint.StartsWith(NamedPipeEndpoint.Scheme, StringComparison.Ordinal) && endpoint.Length > NamedPipeEndpoint.Scheme.Length)
             return null;
-        if (endpoint.StartsWith("npipe://", StringComparison.Ordinal) && endpoint.Length > "npipe://".Length)
-            return null;
-        return $"invalid API endpoint '{endpoint}': expected unix:///path/to/socket or npipe:////./pipe/name";
+        return $"invalid API endpoint '{endpoint}': expected {UnixSocketEndpoint.ExpectedFormat} or npipe:////./pipe/name";
     }
 
     /// <summary>An HttpClient whose every connection goes to <paramref name="endpoint"/>; requests use http://localhost/….</summary>
@@ -31,8 +32,8 @@ public static class HostApiClient
             throw new ArgumentException(error, nameof(endpoint));
         var handler = new SocketsHttpHandler
         {
-            ConnectCallback = endpoint.StartsWith("unix://", StringComparison.Ordinal)
-                ? (_, ct) => ConnectUnixAsync(endpoint["unix://".Length..], ct)
+            ConnectCallback = UnixSocketEndpoint.HasScheme(endpoint)
+                ? (_, ct) => ConnectUnixAsync(UnixSocketEndpoint.Parse(endpoint), ct)
                 : (_, ct) => ConnectPipeAsync(PipeName(endpoint), ct),
         };
         return new HttpClient(handler) { BaseAddress = new Uri("http://localhost/"), Timeout = timeout };
@@ -69,5 +70,5 @@ public static class HostApiClient
     }
 
     /// <summary>The pipe name of <c>npipe:////./pipe/name</c> or <c>npipe://name</c>.</summary>
-    public static string PipeName(string endpoint) => RdNet.Transport.Links.NamedPipeEndpoint.Name(endpoint);
+    public static string PipeName(string endpoint) => NamedPipeEndpoint.Name(endpoint);
 }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Runtime.InteropServices;
 using RdNet.Cli.Hosting;
 using RdNet.Cli.Local;
+using RdNet.Transport.Linux;
 
 namespace RdNet.Cli.Commands;
 
@@ -86,15 +87,26 @@ internal static class LocalRunner
         void OnSignal(PosixSignalContext context)
         {
             context.Cancel = true;
-            Log($"{context.Signal} received; stopping");
             stop.Cancel();
-            // The command (run) gets SIGTERM; from a terminal Ctrl-C reached it already.
             try
             {
-                if (command is { HasExited: false } c && context.Signal == PosixSignal.SIGTERM)
-                    RdNet.Transport.Linux.ChildPlumbing.Signal(c.Id, RdNet.Transport.Linux.ChildPlumbing.SIGTERM);
+                if (command is { HasExited: false } c)
+                {
+                    // run passes the signal on to the command and exits with its status once it has gone. A SIGINT
+                    // while we are a terminal's foreground job is taken for Ctrl-C, which the command (in our process
+                    // group) got from the terminal already: a second one would make "press Ctrl-C again" tools quit.
+                    if (context.Signal == PosixSignal.SIGINT && ForegroundTerminal.IsForeground())
+                    {
+                        Log("SIGINT received (Ctrl-C reached the command too); waiting for the command");
+                        return;
+                    }
+                    Log($"{context.Signal} received; passed on to the command (pid {c.Id})");
+                    ChildPlumbing.Signal(c.Id, context.Signal == PosixSignal.SIGINT ? ChildPlumbing.SIGINT : ChildPlumbing.SIGTERM);
+                    return;
+                }
             }
             catch (InvalidOperationException) { }
+            Log($"{context.Signal} received; stopping");
         }
         using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
         using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);

@@ -192,7 +192,8 @@ public sealed class LocalStack : IAsyncDisposable
             p.WaitForExit(); // output drained
             exited.TrySetResult((role, p.ExitCode));
         };
-        p.Start();
+        // SIGTERM to the role when rdnet up goes, even by SIGKILL: it stops in order (network-setup removes the namespace).
+        ParentDeath.Start(p);
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         _children.Add((role, p));

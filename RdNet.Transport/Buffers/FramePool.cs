@@ -4,9 +4,12 @@ namespace RdNet.Transport.Buffers;
 /// A bounded pool of <see cref="FrameBuffer"/>s in a few size classes, so that a switch configured for 64 KiB frames
 /// (MTU 65520) still carries its MTU 1500 traffic in 2 KiB buffers: a frame rents the smallest class that holds it.
 /// Buffers are created lazily; the bounds are the number of buffers (<see cref="Capacity"/>) and the bytes they hold
-/// together (<see cref="MaxBytes"/>). When a class has nothing free and a new buffer would pass a bound, a free
-/// buffer of a larger class is lent instead; when there is none <see cref="TryRent(int)"/> returns null and the caller
-/// counts a drop (FramePoolExhausted) — the pool is the switch's memory bound and its back-pressure.
+/// together (<see cref="MaxBytes"/>). The bounds are shared by all classes: when a class has nothing free and a new
+/// buffer would pass a bound, free buffers of the other classes are dropped (their count and bytes go back to the
+/// budget) until it fits, so a rent succeeds whenever the buffers in use leave room for it, whatever burst (of 64 KiB
+/// frames or of small ones) filled the free lists before. Only when the buffers in use themselves fill a bound does
+/// <see cref="TryRent(int)"/> return null and the caller count a drop (FramePoolExhausted) — the pool is the switch's
+/// memory bound and its back-pressure.
 /// </summary>
 public sealed class FramePool
 {
@@ -17,6 +20,7 @@ public sealed class FramePool
     private int _created;
     private long _createdBytes;
     private int _outstanding;
+    private long _reclaimed;
 
     public FramePool(int capacity, int bufferSize) : this(capacity, bufferSize, long.MaxValue)
     {
@@ -53,6 +57,9 @@ public sealed class FramePool
 
     public long CreatedBytes => Interlocked.Read(ref _createdBytes);
 
+    /// <summary>Free buffers dropped so that a buffer of another class could be created within the bounds.</summary>
+    public long Reclaimed => Interlocked.Read(ref _reclaimed);
+
     /// <summary>Rents a buffer of the largest class.</summary>
     public FrameBuffer? TryRent() => TryRent(BufferSize);
 
@@ -74,26 +81,50 @@ public sealed class FramePool
         var cls = _classes[classIndex];
         if (cls.TryPop(out var buffer)) return buffer;
         if (TryReserve(cls.Size)) return new FrameBuffer(this, cls.Size);
-        // The bounds are reached: lend a free buffer of a larger class, or take one of this class that came back
-        // between the pop and the reservation.
-        for (int i = classIndex; i < _classes.Length; i++)
-            if (_classes[i].TryPop(out buffer)) return buffer;
-        return null;
+        // A bound is reached. The budget is shared by all classes, so free buffers of the other classes give their
+        // count and bytes back (largest first, so the fewest go) until a buffer of this class fits; a buffer of this
+        // class that came back meanwhile is taken as it is. Lending a larger free buffer instead would keep 64 KiB
+        // per 60-byte frame after an MTU 65520 burst and cap small traffic at the number of large buffers.
+        while (TryDropFree())
+        {
+            if (cls.TryPop(out buffer)) return buffer;
+            if (TryReserve(cls.Size)) return new FrameBuffer(this, cls.Size);
+        }
+        return cls.TryPop(out buffer) ? buffer : null;
     }
 
+    private bool TryDropFree()
+    {
+        for (int i = _classes.Length - 1; i >= 0; i--)
+        {
+            if (!_classes[i].TryPop(out var dropped)) continue;
+            Interlocked.Add(ref _createdBytes, -dropped.Capacity);
+            Interlocked.Decrement(ref _created);
+            Interlocked.Increment(ref _reclaimed);
+            return true;
+        }
+        return false;
+    }
+
+    // Compare-and-swap rather than add-then-undo, so that Created and CreatedBytes never read above their bounds.
     private bool TryReserve(int size)
     {
-        if (Interlocked.Increment(ref _created) > Capacity)
+        int created = Volatile.Read(ref _created);
+        do
         {
-            Interlocked.Decrement(ref _created);
-            return false;
+            if (created >= Capacity) return false;
         }
-        if (Interlocked.Add(ref _createdBytes, size) > MaxBytes)
+        while (created != (created = Interlocked.CompareExchange(ref _created, created + 1, created)));
+        long bytes = Interlocked.Read(ref _createdBytes);
+        do
         {
-            Interlocked.Add(ref _createdBytes, -size);
-            Interlocked.Decrement(ref _created);
-            return false;
+            if (bytes + size > MaxBytes)
+            {
+                Interlocked.Decrement(ref _created);
+                return false;
+            }
         }
+        while (bytes != (bytes = Interlocked.CompareExchange(ref _createdBytes, bytes + size, bytes)));
         return true;
     }
 

@@ -36,17 +36,8 @@ public sealed record LinkEndpoint(LinkScheme Scheme, string Path, IPAddress? Add
         switch (scheme)
         {
             case "unix":
-                if (!rest.StartsWith('/') || rest.Length < 2)
-                {
-                    error = $"'{text}': a unix endpoint needs an absolute path, like unix:///run/rdnet.sock";
-                    return false;
-                }
-                if (System.Text.Encoding.UTF8.GetByteCount(rest) > 107)
-                {
-                    error = $"'{text}': unix socket paths are limited to 107 bytes";
-                    return false;
-                }
-                endpoint = new LinkEndpoint(LinkScheme.Unix, rest, null, 0, 0);
+                if (!UnixSocketEndpoint.TryParse(text, out var path, out error)) return false;
+                endpoint = new LinkEndpoint(LinkScheme.Unix, path, null, 0, 0);
                 return true;
             case "tcp":
                 {

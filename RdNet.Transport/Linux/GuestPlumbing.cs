@@ -102,6 +102,7 @@ public static partial class ChildPlumbing
     private const int SOCK_CLOEXEC = 0x80000;
     private const int F_DUPFD_CLOEXEC = 1030;
     private const int EINTR = 4;
+    public const int SIGINT = 2;
     public const int SIGTERM = 15;
     public const int SIGKILL = 9;
 

@@ -7,9 +7,9 @@
 #
 #   sudo bench/forward/compare.sh [--secs 5] [--runs 3] [--stacks "rdnet slirp4netns pasta"]
 #
-# Same namespace set-up as bench/tcp/compare.sh: the "host" is a loopback-only namespace this script creates (plus a
-# veth pair whose default route goes nowhere, for pasta); iperf3 -s runs in a fresh guest namespace per run and the
-# client connects to 127.0.0.1:PORT in the host namespace. No packet leaves the machine. Prints a markdown table
+# Namespace set-up from bench/lib.sh (shared with bench/tcp/compare.sh): the "host" is a loopback-only namespace this
+# script creates (plus a veth pair whose default route goes nowhere, for pasta); iperf3 -s runs in a fresh guest
+# namespace per run and the client connects to 127.0.0.1:PORT in the host namespace. No packet leaves the machine. Prints a markdown table
 # (medians of --runs): host->guest (client sends) and guest->host (-R) Gbit/s, and sequential connect / 1-byte echo /
 # close cycles per second through a second forward.
 set -euo pipefail
@@ -23,49 +23,11 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument $1 (expected --secs N, --runs N, --stacks LIST)" >&2; exit 2 ;;
   esac
 done
-[ "$(id -u)" = 0 ] || { echo "run as root (creates network namespaces)" >&2; exit 2; }
-for t in iperf3 slirp4netns pasta udhcpc python3; do command -v "$t" >/dev/null || { echo "missing $t (apt-get install -y iperf3 slirp4netns passt udhcpc)" >&2; exit 2; }; done
-
-dotnet build -c Release RdNet.sln -v q -nologo 2>&1 | grep -E " error |rror\(s\)" || true
-RDNET="$PWD/RdNet.Cli/bin/Release/net10.0/rdnet"
-WORK=$(mktemp -d /tmp/rdfb-XXXXXX)
-ID=$(printf '%06x' $((RANDOM * 32768 + RANDOM)))
-H="rdfb-h-$ID" G="rdfb-g-$ID"
-PIDS=()
-
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  for _ in $(seq 30); do
-    alive=0
-    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -0 "$p" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
-  for ns in "$G" "$H"; do
-    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
-  done
-  ip netns del "$G" 2>/dev/null || true
-  ip netns del "$H" 2>/dev/null || true
-}
+# shellcheck source=../lib.sh
+. bench/lib.sh
+bench_init rdfb
 # the last run's host-switch log is kept for a look afterwards
-trap 'cleanup; cp "$WORK/host-switch.log" /tmp/rdfb-host-switch.log 2>/dev/null || true; rm -rf "$WORK"' EXIT
-
-in_h() { ip netns exec "$H" "$@"; }
-in_g() { ip netns exec "$G" "$@"; }
-
-cat > "$WORK/dhcp.sh" <<'SH'
-#!/bin/sh
-case "$1" in
-  deconfig) ip -4 addr flush dev "$interface"; ip link set dev "$interface" up ;;
-  bound|renew)
-    ip -4 addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface"
-    [ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"
-    for r in $router; do ip route replace default via "$r" dev "$interface"; break; done ;;
-esac
-exit 0
-SH
-chmod +x "$WORK/dhcp.sh"
-ln -sf "$RDNET" "$WORK/vm-switch"
+keep_logs() { cp "$WORK/host-switch.log" /tmp/rdfb-host-switch.log 2>/dev/null || true; }
 
 # connect, one byte each way, close: cycles per second to 127.0.0.1:PORT2 for SECS seconds, one at a time, against a
 # guest server on 5202 that echoes one byte and closes (so each cycle crosses the whole path, guest included)
@@ -87,15 +49,6 @@ while time.time() < end:
     s.close(); n += 1
 print("%.0f" % (n / secs))
 PY
-
-setup() {
-  ip netns add "$H"; ip netns add "$G"
-  ip -n "$H" link set lo up; ip -n "$G" link set lo up
-  ip -n "$H" link add d0 type veth peer name d1
-  ip -n "$H" addr add 10.250.0.1/24 dev d0
-  ip -n "$H" link set d0 up; ip -n "$H" link set d1 up
-  ip -n "$H" route add default via 10.250.0.2
-}
 
 wait_guest_addr() { for _ in $(seq 200); do in_g ip -4 -o addr show 2>/dev/null | grep -v " lo " | grep -q "inet " && return 0; sleep 0.1; done; return 1; }
 wait_port() { for _ in $(seq 100); do in_h bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
@@ -129,15 +82,11 @@ PY
   esac
 }
 
-gbits() { python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.2f" % (d["end"]["sum_received"]["bits_per_second"]/1e9))' 2>/dev/null || echo "err"; }
-median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:] if x not in ("err","")]; print(("%.2f" % statistics.median(v)).rstrip("0").rstrip(".") if v else "err")' "$@"; }
-ratio() { python3 -c 'import sys; a,b=sys.argv[1],sys.argv[2]; print("%.2f" % (float(a)/float(b)) if a!="err" and b not in ("err","0","0.00") else "-")' "$1" "$2"; }
-
 declare -A R
 for stack in $STACKS; do
   up=() down=() cyc=()
   for run in $(seq "$RUNS"); do
-    setup
+    setup_namespaces
     in_g iperf3 -s -p 5201 >/dev/null 2>&1 & PIDS+=($!)
     in_g python3 "$WORK/cycles.py" server >/dev/null 2>&1 & PIDS+=($!)
     start_stack "$stack"

@@ -40,6 +40,10 @@ public sealed class LocalStackTests
         public ChildProcess Start(params string[] args) =>
             new("nsenter", [$"--net=/run/netns/{HostNs}", Harness.RdnetPath, .. args], "rdnet");
 
+        /// <summary>As <see cref="Start"/>, in a session of its own (no controlling terminal, whoever runs the tests).</summary>
+        public ChildProcess StartDetached(params string[] args) =>
+            new("setsid", ["nsenter", $"--net=/run/netns/{HostNs}", Harness.RdnetPath, .. args], "rdnet");
+
         public void Dispose()
         {
             foreach (var ns in new[] { Name, HostNs })
@@ -230,5 +234,50 @@ public sealed class LocalStackTests
         Assert.Contains("HOST:GUEST", r.Stderr, StringComparison.Ordinal);
         Assert.False(Directory.Exists(s.RuntimeDir));
         Assert.DoesNotContain(s.Name, Harness.Ip("netns", "list").Stdout, StringComparison.Ordinal);
+    }
+
+    private static List<int> PidsIn(string netns) =>
+        Harness.Run("ip", ["netns", "pids", netns]).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(p => int.Parse(p, CultureInfo.InvariantCulture)).ToList();
+
+    [Fact]
+    public async Task Up_killed_with_SIGKILL_takes_host_switch_network_setup_and_the_namespace_with_it()
+    {
+        using var s = new StandIn();
+        using var up = s.Start("up", "--name", s.Name, "--outbound-allow", "127.0.0.0/8", "--dns-upstream", "127.0.0.1:9");
+        var ready = await Harness.WaitUntil(() => up.Output.Contains($"namespace {s.Name} is up", StringComparison.Ordinal) || up.HasExited, TimeSpan.FromSeconds(120));
+        Assert.True(ready && !up.HasExited, up.Output);
+        // Stay up past the thread pool's idle retirement (~20 s): the roles must be tied to rdnet up, not to the
+        // pool thread that happened to start them.
+        await Task.Delay(TimeSpan.FromSeconds(25));
+        var roles = PidsIn(s.HostNs).Where(p => p != up.Pid).ToList();
+        var guest = PidsIn(s.Name);
+        Assert.True(roles.Count >= 2 && guest.Count >= 2, $"expected host-switch and network-setup, vm-switch and udhcpc; got {roles.Count} and {guest.Count}\n{up.Output}");
+
+        Harness.Run("kill", ["-KILL", up.Pid.ToString(CultureInfo.InvariantCulture)]);
+        Assert.True(up.WaitForExit(TimeSpan.FromSeconds(10)), up.Output);
+        var gone = await Harness.WaitUntil(() => roles.Concat(guest).All(p => !Directory.Exists($"/proc/{p}")), TimeSpan.FromSeconds(45));
+        Assert.True(gone, $"outlived a SIGKILLed rdnet up: {string.Join(", ", roles.Concat(guest).Where(p => Directory.Exists($"/proc/{p}")))}\n{up.Output}");
+        // network-setup stopped in order: the namespace and the veth pair went with it.
+        Assert.DoesNotContain(s.Name, Harness.Ip("netns", "list").Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("veth", Harness.Ip("-n", s.HostNs, "-o", "link", "show").Stdout, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("INT", 5)]
+    [InlineData("TERM", 6)]
+    public async Task A_signal_sent_to_run_with_kill_is_passed_on_to_the_command_and_run_exits_with_its_status(string signal, int status)
+    {
+        using var s = new StandIn();
+        var script = $"trap 'exit {status}' {signal}; echo command-ready; while :; do sleep 0.2; done";
+        using var run = s.StartDetached("run", "--name", s.Name, "--outbound-allow", "127.0.0.0/8", "--dns-upstream", "127.0.0.1:9", "--", "sh", "-c", script);
+        var ready = await Harness.WaitUntil(() => run.Output.Contains("command-ready", StringComparison.Ordinal) || run.HasExited, TimeSpan.FromSeconds(120));
+        Assert.True(ready && !run.HasExited, run.Output);
+
+        Harness.Run("kill", [$"-{signal}", run.Pid.ToString(CultureInfo.InvariantCulture)]);
+        Assert.True(run.WaitForExit(TimeSpan.FromSeconds(60)), $"rdnet run did not end after SIG{signal}\n{run.Output}");
+        Assert.True(run.ExitCode == status, run.Output);
+        Assert.Contains($"SIG{signal} received; passed on to the command", run.Output, StringComparison.Ordinal);
+        AssertNothingLeft(s, run.Output);
     }
 }

@@ -52,9 +52,10 @@ public sealed class ApiServer : IAsyncDisposable
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.Logging.ClearProviders();
-        if (endpoint.StartsWith("unix://", StringComparison.Ordinal))
+        if (UnixSocketEndpoint.HasScheme(endpoint))
         {
-            var path = endpoint["unix://".Length..];
+            if (!UnixSocketEndpoint.TryParse(endpoint, out var path, out var error))
+                throw new ArgumentException($"invalid --api {error}");
             var (bound, handle) = BindUnixPrivate(path);
             builder.WebHost.UseKestrel(o =>
             {
@@ -73,7 +74,7 @@ public sealed class ApiServer : IAsyncDisposable
                 throw;
             }
         }
-        else if (endpoint.StartsWith("npipe://", StringComparison.Ordinal) && OperatingSystem.IsWindows())
+        else if (endpoint.StartsWith(NamedPipeEndpoint.Scheme, StringComparison.Ordinal) && OperatingSystem.IsWindows())
         {
             var name = NamedPipeEndpoint.Name(endpoint);
             builder.WebHost.UseNamedPipes(p => p.CurrentUserOnly = true);
@@ -85,7 +86,7 @@ public sealed class ApiServer : IAsyncDisposable
         }
         else
         {
-            throw new ArgumentException($"invalid --api '{endpoint}': expected unix:///path/to/socket (or npipe:////./pipe/name on Windows)");
+            throw new ArgumentException($"invalid --api '{endpoint}': expected {UnixSocketEndpoint.ExpectedFormat} (or npipe:////./pipe/name on Windows)");
         }
         return await StartAsync(builder, api).ConfigureAwait(false);
     }
@@ -111,8 +112,9 @@ public sealed class ApiServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// Binds the socket and makes it 0600 before anyone can connect (nothing listens yet); Kestrel gets a duplicate of
-    /// the descriptor. The bound Socket is kept until the server stops: disposing it removes the socket file.
+    /// Binds the socket and makes it 0600 before anyone can connect (nothing listens yet); Kestrel listens on its
+    /// descriptor without owning it (it never closes a handle it was given), so the bound Socket is kept until the
+    /// server stops: disposing it closes the listener and removes the socket file.
     /// </summary>
     private static (Socket Bound, ulong Handle) BindUnixPrivate(string path)
     {
@@ -123,9 +125,7 @@ public sealed class ApiServer : IAsyncDisposable
         {
             s.Bind(new UnixDomainSocketEndPoint(path));
             if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            var dup = Dup((int)s.SafeHandle.DangerousGetHandle());
-            if (dup < 0) throw new IOException($"dup() of the API socket failed (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})");
-            return (s, (ulong)dup);
+            return (s, (ulong)s.SafeHandle.DangerousGetHandle());
         }
         catch
         {
@@ -134,8 +134,21 @@ public sealed class ApiServer : IAsyncDisposable
         }
     }
 
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "dup", SetLastError = true)]
-    private static extern int Dup(int fd);
+    /// <summary>Stops the server <paramref name="starting"/> yields, whenever it does; nothing when it failed to start.</summary>
+    public static async Task DisposeWhenStartedAsync(Task<ApiServer>? starting)
+    {
+        if (starting is null) return;
+        ApiServer server;
+        try
+        {
+            server = await starting.ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            return; // the failure was reported to the actor; StartOnHostAsync released what it had bound
+        }
+        await server.DisposeAsync().ConfigureAwait(false);
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -225,7 +238,7 @@ public sealed class GuestApiActor : ReceiveActor
     private readonly ForwardingSettings _settings;
     private readonly DropCounters _drops;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private ApiServer? _server;
+    private Task<ApiServer>? _starting;
 
     private sealed record Started(ApiServer Server);
 
@@ -245,25 +258,25 @@ public sealed class GuestApiActor : ReceiveActor
                 a.Socket.Dispose();
             }
         });
-        Receive<Started>(s =>
-        {
-            _server = s.Server;
-            _log.Info("Forwarder API serving inside the virtual network on port 80");
-        });
+        Receive<Started>(_ => _log.Info("Forwarder API serving inside the virtual network on port 80"));
         Receive<StartFailed>(f => throw new InvalidOperationException("the in-guest forwarder API did not start", f.Cause));
     }
 
-    protected override void PreStart() =>
-        ApiServer.StartInGuestAsync(_listener, _api, _settings).PipeTo(Self, success: s => new Started(s), failure: ex => new StartFailed(ex));
+    protected override void PreStart()
+    {
+        _starting = ApiServer.StartInGuestAsync(_listener, _api, _settings);
+        _starting.PipeTo(Self, success: s => new Started(s), failure: ex => new StartFailed(ex));
+    }
 
     protected override void PostStop()
     {
-        var server = _server;
+        var starting = _starting;
         var listener = _listener;
-        // Kestrel stops on its own thread: an actor never blocks on it.
+        // Kestrel stops on its own thread: an actor never blocks on it. The server is taken from the start task, not
+        // from Started: a stop before Started arrives must not leave the server running until exit.
         _ = Task.Run(async () =>
         {
-            if (server is not null) await server.DisposeAsync().ConfigureAwait(false);
+            await ApiServer.DisposeWhenStartedAsync(starting).ConfigureAwait(false);
             await listener.DisposeAsync().ConfigureAwait(false);
         });
     }
@@ -283,7 +296,7 @@ public sealed class HostApiActor : ReceiveActor
     private readonly ForwarderApi _api;
     private readonly ForwardingSettings _settings;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private ApiServer? _server;
+    private Task<ApiServer>? _starting;
 
     private sealed record Started(ApiServer Server);
 
@@ -299,9 +312,8 @@ public sealed class HostApiActor : ReceiveActor
         _endpoint = endpoint;
         _settings = settings;
         _api = new ForwarderApi(forwarder, stats, guestSide: false, settings);
-        Receive<Started>(s =>
+        Receive<Started>(_ =>
         {
-            _server = s.Server;
             _log.Info("Host-side API serving on {Endpoint}", _endpoint);
             Context.Parent.Tell(new ApiStarted(_endpoint));
         });
@@ -313,30 +325,18 @@ public sealed class HostApiActor : ReceiveActor
         });
     }
 
-    protected override void PreStart() =>
-        ApiServer.StartOnHostAsync(_endpoint, _api, _settings).PipeTo(Self, success: s => new Started(s), failure: ex => new StartFailed(ex));
+    protected override void PreStart()
+    {
+        _starting = ApiServer.StartOnHostAsync(_endpoint, _api, _settings);
+        _starting.PipeTo(Self, success: s => new Started(s), failure: ex => new StartFailed(ex));
+    }
 
     protected override void PostStop()
     {
-        var server = _server;
-        var endpoint = _endpoint;
-        _ = Task.Run(async () =>
-        {
-            if (server is not null) await server.DisposeAsync().ConfigureAwait(false);
-            if (endpoint.StartsWith("unix://", StringComparison.Ordinal))
-            {
-                try
-                {
-                    File.Delete(endpoint["unix://".Length..]);
-                }
-                catch (IOException)
-                {
-                }
-                catch (UnauthorizedAccessException)
-                {
-                }
-            }
-        });
+        var starting = _starting;
+        // As the in-guest API: the server comes from the start task, so a stop before Started still closes it. Its
+        // disposal closes the bound socket, which removes the socket file.
+        _ = Task.Run(() => ApiServer.DisposeWhenStartedAsync(starting));
     }
 
     public static Props Props(string endpoint, IActorRef forwarder, IActorRef stats, ForwardingSettings settings) =>

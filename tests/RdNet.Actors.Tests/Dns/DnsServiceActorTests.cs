@@ -355,4 +355,28 @@ public sealed class DnsServiceActorTests : TestKit
         });
         Assert.Equal(4, Stats(service).Drops.GetValueOrDefault(DropReason.DnsQueryLimit));
     }
+
+    [Fact]
+    public async Task Each_limit_has_its_own_notice_so_a_tcp_connection_flood_does_not_silence_the_query_limit()
+    {
+        var never = new TaskCompletionSource<byte[]>();
+        var service = Service(new ScriptedUpstream((_, _) => never.Task), Settings(maxQueries: 1, timeout: TimeSpan.FromSeconds(30), maxTcp: 1));
+        var (c1, s1) = SocketPair();
+        var (c2, s2) = SocketPair();
+        using var _ = c1;
+        using var __ = c2;
+        service.Tell(new GatewayProtocol.LocalStreamAccepted(s1, Guest, 40001, 53));
+        AwaitAssert(() => Assert.Equal(1, Stats(service).TcpConnections), Wait);
+        EventFilter.Warning(contains: "TCP connections open").Expect(1, Wait, () =>
+            service.Tell(new GatewayProtocol.LocalStreamAccepted(s2, Guest, 40002, 53)));
+        Assert.Null(await ReadFramed(c2));
+
+        // Within the notice interval, the other limit is hit for the first time: that is news, and it is logged.
+        SendUdp(service, Query(1, "a.example.test", DnsType.A), 40001);
+        EventFilter.Warning(contains: "forwarded queries in flight").Expect(1, Wait, () =>
+        {
+            SendUdp(service, Query(2, "b.example.test", DnsType.A), 40002);
+            AssertReply(NextReply(40002), 2, DnsRcode.ServFail, 0);
+        });
+    }
 }

@@ -105,15 +105,98 @@ public class FramePoolTests
     }
 
     [Fact]
-    public void At_its_bounds_a_class_borrows_a_free_buffer_of_a_larger_class()
+    public void After_a_burst_of_small_frames_fills_the_byte_bound_large_frames_still_get_the_whole_bound()
     {
-        var pool = new FramePool(1, 65534);
-        var big = pool.TryRent(65534)!;
-        big.Release();
-        var small = pool.TryRent(60);
-        Assert.Same(big, small);
-        small!.Release();
-        // ...and the lent buffer goes back to its own class.
-        Assert.Same(big, pool.TryRent(65534));
+        const int big = 65534;
+        var pool = new FramePool(1000, big, 4L * big);
+        var smalls = RentUntilNull(pool, 1514);
+        Assert.Equal((int)(4L * big / 2048), smalls.Count);
+        foreach (var f in smalls) f.Release();
+
+        var bigs = RentUntilNull(pool, big);
+        Assert.Equal(4, bigs.Count);
+        Assert.All(bigs, f => Assert.Equal(big, f.Capacity));
+        Assert.True(pool.CreatedBytes <= pool.MaxBytes);
+        Assert.Equal(smalls.Count, pool.Reclaimed);
+        foreach (var f in bigs) f.Release();
+        Assert.Equal(0, pool.Outstanding);
+    }
+
+    [Fact]
+    public void After_a_burst_of_large_frames_small_frames_get_small_buffers_up_to_the_byte_bound()
+    {
+        const int big = 65534;
+        var pool = new FramePool(1000, big, 4L * big);
+        var bigs = RentUntilNull(pool, big);
+        Assert.Equal(4, bigs.Count);
+        foreach (var f in bigs) f.Release();
+
+        // Not 4 small frames in lent 64 KiB buffers: the freed budget holds 127 2 KiB buffers.
+        var smalls = RentUntilNull(pool, 60);
+        Assert.Equal((int)(4L * big / 2048), smalls.Count);
+        Assert.All(smalls, f => Assert.Equal(2048, f.Capacity));
+        foreach (var f in smalls) f.Release();
+        Assert.Equal(0, pool.Outstanding);
+    }
+
+    [Fact]
+    public void The_count_bound_is_shared_by_the_classes_too()
+    {
+        var pool = new FramePool(3, 65534);
+        var smalls = RentUntilNull(pool, 60);
+        Assert.Equal(3, smalls.Count);
+        foreach (var f in smalls) f.Release();
+        var bigs = RentUntilNull(pool, 65534);
+        Assert.Equal(3, bigs.Count);
+        Assert.Equal(3, pool.Created);
+        foreach (var f in bigs) f.Release();
+    }
+
+    [Fact]
+    public void Buffers_in_use_are_never_reclaimed_so_a_full_pool_still_refuses()
+    {
+        const int big = 65534;
+        var pool = new FramePool(1000, big, 2L * big);
+        var held = RentUntilNull(pool, 1514);
+        Assert.Null(pool.TryRent(big));
+        held[0].Release();
+        Assert.Null(pool.TryRent(big)); // one free 2 KiB buffer does not make room for 64 KiB
+        Assert.Equal(0, pool.Created - pool.Outstanding); // ...but it was given back trying
+        foreach (var f in held.Skip(1)) f.Release();
+        Assert.NotNull(pool.TryRent(big));
+    }
+
+    [Fact]
+    public void Threads_renting_mixed_sizes_never_pass_the_bounds_and_return_every_buffer()
+    {
+        const int big = 65534;
+        var pool = new FramePool(64, big, 8L * big);
+        long maxSeen = 0;
+        int maxCount = 0;
+        Parallel.For(0, 4, t =>
+        {
+            var held = new Queue<FrameBuffer>();
+            for (int i = 0; i < 20000; i++)
+            {
+                var f = pool.TryRent((i + t) % 3 == 0 ? big : 60);
+                if (f is not null) held.Enqueue(f);
+                if (held.Count > 6) held.Dequeue().Release();
+                var bytes = pool.CreatedBytes;
+                if (bytes > Interlocked.Read(ref maxSeen)) Interlocked.Exchange(ref maxSeen, bytes);
+                var count = pool.Created;
+                if (count > Volatile.Read(ref maxCount)) Interlocked.Exchange(ref maxCount, count);
+            }
+            while (held.Count > 0) held.Dequeue().Release();
+        });
+        Assert.True(maxSeen <= pool.MaxBytes, $"{maxSeen} bytes created, bound {pool.MaxBytes}");
+        Assert.True(maxCount <= pool.Capacity);
+        Assert.Equal(0, pool.Outstanding);
+    }
+
+    private static List<FrameBuffer> RentUntilNull(FramePool pool, int length)
+    {
+        var rented = new List<FrameBuffer>();
+        while (pool.TryRent(length) is { } f) rented.Add(f);
+        return rented;
     }
 }
