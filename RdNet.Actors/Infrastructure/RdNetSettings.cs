@@ -58,7 +58,7 @@ public sealed record RdNetSettings(
                 WriteBatchBytes: r.GetInt("link.write-batch-bytes"),
                 ReadBufferBytes: r.GetInt("link.read-buffer-bytes"))
             {
-                InlineWriteIdle = r.GetTimeSpan("link.inline-write-idle"),
+                InlineWriteIdle = TimeSpan.FromMicroseconds(r.GetInt("link.inline-write-idle-us")),
             },
             DhcpLeaseTime: r.GetTimeSpan("dhcp.lease-time"),
             DhcpOfferHold: r.GetTimeSpan("dhcp.offer-hold"),
