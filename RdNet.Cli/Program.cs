@@ -2,13 +2,6 @@ using System.CommandLine;
 using RdNet.Cli;
 using RdNet.Cli.Commands;
 
-// Socket completions run on the socket engine's thread instead of being queued to the thread pool first: a thread
-// wake-up less for every batch a link reads and every host socket read (bench/tcp: request/response p50 about
-// -25 %). RdNet's continuations parse, switch and Tell; they never block. Set the variable to 0 to opt out.
-const string inlineCompletions = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
-if (Environment.GetEnvironmentVariable(inlineCompletions) is null)
-    Environment.SetEnvironmentVariable(inlineCompletions, "1");
-
 // A child of rdnet up stops with it, even when rdnet up is SIGKILLed (before anything else, see ParentDeath).
 if (!RdNet.Transport.Linux.ParentDeath.TryApplyFromEnvironment(out var parentError))
 {

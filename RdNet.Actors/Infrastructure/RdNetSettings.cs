@@ -56,10 +56,7 @@ public sealed record RdNetSettings(
                 MaxFrameLength: r.GetInt("link.max-frame-size"),
                 SendQueueFrames: r.GetInt("link.send-queue-frames"),
                 WriteBatchBytes: r.GetInt("link.write-batch-bytes"),
-                ReadBufferBytes: r.GetInt("link.read-buffer-bytes"))
-            {
-                InlineWriteIdle = TimeSpan.FromMicroseconds(r.GetInt("link.inline-write-idle-us")),
-            },
+                ReadBufferBytes: r.GetInt("link.read-buffer-bytes")),
             DhcpLeaseTime: r.GetTimeSpan("dhcp.lease-time"),
             DhcpOfferHold: r.GetTimeSpan("dhcp.offer-hold"),
             DhcpMaxLeases: r.GetInt("dhcp.max-leases"),

@@ -57,7 +57,6 @@ public sealed class InMemoryLink : FrameLink
         {
             await foreach (var frame in SendQueue.ReadAllAsync(both.Token).ConfigureAwait(false))
             {
-                if (IsWake(frame)) continue;
                 Stats.CountOut(1, frame.Length);
                 if (!_peer!._inbox.Writer.TryWrite(frame)) frame.Release();
             }

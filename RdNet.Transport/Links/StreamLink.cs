@@ -13,10 +13,6 @@ namespace RdNet.Transport.Links;
 public sealed class StreamLink : FrameLink
 {
     private readonly Socket _socket;
-    // An inline write's encoded frame; when the socket took only part of it, the tail [_carryStart, _carryEnd) stays
-    // here and the writer loop sends it before anything else. Touched only with the write gate held.
-    private readonly byte[] _inline;
-    private int _carryStart, _carryEnd;
 
     public StreamLink(Socket socket, string description, FramePool pool, LinkOptions options)
         : base(description, pool, options)
@@ -24,35 +20,6 @@ public sealed class StreamLink : FrameLink
         _socket = socket;
         if (options.MaxFrameLength > FrameCodec.MaxEncodableLength)
             throw new ArgumentOutOfRangeException(nameof(options), "MaxFrameLength cannot exceed 65535 with a 16-bit prefix");
-        _inline = new byte[FrameCodec.PrefixLength + Math.Max(options.MaxFrameLength, pool.BufferSize)];
-        // Synchronous sends (inline writes) must never wait; the async reader and writer work either way.
-        _socket.Blocking = false;
-    }
-
-    protected override bool TryWriteInline(FrameBuffer frame)
-    {
-        if (_carryEnd > _carryStart || FrameCodec.PrefixLength + frame.Length > _inline.Length) return false;
-        int length = FrameCodec.Encode(_inline, frame.Span);
-        int sent;
-        try
-        {
-            sent = _socket.Send(_inline, 0, length, SocketFlags.None, out var error);
-            if (error != SocketError.Success) return false; // would block, or broken: the writer loop takes it
-        }
-        catch (ObjectDisposedException)
-        {
-            return false;
-        }
-        if (sent <= 0) return false;
-        if (sent < length)
-        {
-            _carryStart = sent;
-            _carryEnd = length;
-            WakeWriter();
-        }
-        Stats.CountOut(1, length);
-        frame.Release();
-        return true;
     }
 
     protected override async Task ReadLoopAsync(IFrameSink sink, CancellationToken ct)
@@ -114,31 +81,18 @@ public sealed class StreamLink : FrameLink
         var queue = SendQueue;
         while (await queue.WaitToReadAsync(ct).ConfigureAwait(false))
         {
-            await EnterWriteAsync(ct).ConfigureAwait(false);
-            try
+            int used = 0, frames = 0;
+            while (queue.TryPeek(out var next) && used + FrameCodec.PrefixLength + next.Length <= batch.Length)
             {
-                // The tail of an inline write comes first: it is the middle of a frame already on the wire.
-                while (_carryStart < _carryEnd)
-                    _carryStart += await _socket.SendAsync(_inline.AsMemory(_carryStart, _carryEnd - _carryStart), SocketFlags.None, ct).ConfigureAwait(false);
-                _carryStart = _carryEnd = 0;
-                int used = 0, frames = 0;
-                while (queue.TryPeek(out var next) && used + FrameCodec.PrefixLength + next.Length <= batch.Length)
-                {
-                    queue.TryRead(out var frame);
-                    if (IsWake(frame!)) continue;
-                    used += FrameCodec.Encode(batch.AsSpan(used), frame!.Span);
-                    frames++;
-                    frame.Release();
-                }
-                var sent = 0;
-                while (sent < used)
-                    sent += await _socket.SendAsync(batch.AsMemory(sent, used - sent), SocketFlags.None, ct).ConfigureAwait(false);
-                if (frames > 0) Stats.CountOut(frames, used);
+                queue.TryRead(out var frame);
+                used += FrameCodec.Encode(batch.AsSpan(used), frame!.Span);
+                frames++;
+                frame.Release();
             }
-            finally
-            {
-                ExitWrite();
-            }
+            var sent = 0;
+            while (sent < used)
+                sent += await _socket.SendAsync(batch.AsMemory(sent, used - sent), SocketFlags.None, ct).ConfigureAwait(false);
+            Stats.CountOut(frames, used);
         }
     }
 

@@ -80,48 +80,24 @@ public sealed class TapLink : FrameLink
         }
     }
 
-    protected override bool TryWriteInline(FrameBuffer frame)
-    {
-        try
-        {
-            if (!_tap.Write(frame.Span)) return false; // the tap's queue is full: the writer loop waits for room
-        }
-        catch (Exception e) when (e is LinuxNetworkException or IOException or ObjectDisposedException)
-        {
-            return false;
-        }
-        Stats.CountOut(1, frame.Length);
-        frame.Release();
-        return true;
-    }
-
     protected override async Task WriteLoopAsync(CancellationToken ct)
     {
         var queue = SendQueue;
         while (await queue.WaitToReadAsync(ct).ConfigureAwait(false))
         {
-            await EnterWriteAsync(ct).ConfigureAwait(false);
-            try
+            while (queue.TryRead(out var frame))
             {
-                while (queue.TryRead(out var frame))
+                try
                 {
-                    if (IsWake(frame)) continue;
-                    try
-                    {
-                        if (_tap.Write(frame.Span) || (_tap.WaitWritable(PollMilliseconds) && _tap.Write(frame.Span)))
-                            Stats.CountOut(1, frame.Length);
-                        else
-                            Stats.Drops.Increment(DropReason.EgressQueueFull);
-                    }
-                    finally
-                    {
-                        frame.Release();
-                    }
+                    if (_tap.Write(frame.Span) || (_tap.WaitWritable(PollMilliseconds) && _tap.Write(frame.Span)))
+                        Stats.CountOut(1, frame.Length);
+                    else
+                        Stats.Drops.Increment(DropReason.EgressQueueFull);
                 }
-            }
-            finally
-            {
-                ExitWrite();
+                finally
+                {
+                    frame.Release();
+                }
             }
         }
     }
