@@ -34,7 +34,9 @@ public sealed class TcpNatActor : ReceiveActor
     private readonly Dictionary<IActorRef, (FlowKey Key, bool Connecting)> _byActor = [];
     private readonly Dictionary<ushort, IActorRef> _local;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly LimitNotice _limitNotice = new(Context.System.Settings.Config.GetTimeSpan("rdnet.logging.limit-notice-interval", TimeSpan.FromSeconds(10)));
+    // One notice per limit: hitting one limit again and again must not silence the first hit of the other.
+    private readonly LimitNotice _flowLimitNotice = new(NoticeInterval);
+    private readonly LimitNotice _connectLimitNotice = new(NoticeInterval);
     private int _connecting;
     private long _opened;
     private long _nextId;
@@ -78,6 +80,9 @@ public sealed class TcpNatActor : ReceiveActor
         Receive<DialGuest>(OnDialGuest);
         Receive<GetStats>(_ => Sender.Tell(new TcpNatStats(_flows.Count, _connecting, _opened, _drops.Snapshot())));
     }
+
+    private static TimeSpan NoticeInterval =>
+        Context.System.Settings.Config.GetTimeSpan("rdnet.logging.limit-notice-interval", TimeSpan.FromSeconds(10));
 
     private void Forget(IActorRef flow)
     {
@@ -123,14 +128,14 @@ public sealed class TcpNatActor : ReceiveActor
             if (_flows.Count >= _settings.MaxFlows)
             {
                 _drops.Increment(DropReason.TcpNatFlowTableFull);
-                if (_limitNotice.Hit(Environment.TickCount64, out var more))
+                if (_flowLimitNotice.Hit(Environment.TickCount64, out var more))
                     _log.Warning("TCP NAT flow table full ({MaxFlows} flows): new guest connections are dropped ({Reason}; {Unlogged} more since the last notice)", _settings.MaxFlows, DropReason.TcpNatFlowTableFull, more);
                 return;
             }
             if (_connecting >= _settings.MaxConnectsInFlight)
             {
                 _drops.Increment(DropReason.TcpNatConnectsInFlightFull);
-                if (_limitNotice.Hit(Environment.TickCount64, out var more))
+                if (_connectLimitNotice.Hit(Environment.TickCount64, out var more))
                     _log.Warning("TCP NAT: {MaxConnects} host connects already in flight: new guest connections are dropped ({Reason}; {Unlogged} more since the last notice)", _settings.MaxConnectsInFlight, DropReason.TcpNatConnectsInFlightFull, more);
                 return;
             }

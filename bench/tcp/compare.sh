@@ -32,67 +32,21 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument $1 (expected --mtu N, --secs N, --runs N, --stacks LIST, --udp-rates LIST, --idle N, --py-rate LIST)" >&2; exit 2 ;;
   esac
 done
-[ "$(id -u)" = 0 ] || { echo "run as root (creates network namespaces)" >&2; exit 2; }
-for t in iperf3 slirp4netns pasta udhcpc python3; do command -v "$t" >/dev/null || { echo "missing $t (apt-get install -y iperf3 slirp4netns passt udhcpc)" >&2; exit 2; }; done
-
+# shellcheck source=../lib.sh
+. bench/lib.sh
+bench_init rdnb
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" # the idle-connection test holds $IDLE sockets in the client, the server and the stack
-dotnet build -c Release RdNet.sln -v q -nologo 2>&1 | grep -E " error |rror\(s\)" || true
-RDNET="$PWD/RdNet.Cli/bin/Release/net10.0/rdnet"
 CONNB="$PWD/bench/RdNet.ConnBench/bin/Release/net10.0/RdNet.ConnBench"
 [ -x "$CONNB" ] || { echo "missing $CONNB (dotnet build -c Release RdNet.sln)" >&2; exit 2; }
 HZ=$(getconf CLK_TCK)
 NETBENCH="$PWD/bench/tcp/netbench.py"
-WORK=$(mktemp -d /tmp/rdnb-XXXXXX)
-ID=$(printf '%06x' $((RANDOM * 32768 + RANDOM)))
-H="rdnb-h-$ID" G="rdnb-g-$ID"
-PIDS=()
-
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  # give each process up to 3 s to exit on SIGTERM (host-switch/vm-switch shut their actor systems down)
-  for _ in $(seq 30); do
-    alive=0
-    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -0 "$p" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
-  # anything still running inside our own namespaces (e.g. a dhcp client a stack started) goes too
-  for ns in "$G" "$H"; do
-    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
-  done
-  ip netns del "$G" 2>/dev/null || true
-  ip netns del "$H" 2>/dev/null || true
-}
-trap 'cleanup; rm -rf "$WORK"' EXIT
-
-in_h() { ip netns exec "$H" "$@"; }
-in_g() { ip netns exec "$G" "$@"; }
-
-cat > "$WORK/dhcp.sh" <<'SH'
-#!/bin/sh
-case "$1" in
-  deconfig) ip -4 addr flush dev "$interface"; ip link set dev "$interface" up ;;
-  bound|renew)
-    ip -4 addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface"
-    [ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"
-    for r in $router; do ip route replace default via "$r" dev "$interface"; break; done ;;
-esac
-exit 0
-SH
-chmod +x "$WORK/dhcp.sh"
-ln -sf "$RDNET" "$WORK/vm-switch"
 
 setup() {
-  ip netns add "$H"; ip netns add "$G"
-  ip -n "$H" link set lo up; ip -n "$G" link set lo up
+  setup_namespaces
   # The guest may reuse its own TIME-WAIT ports for new connects when the peer's timestamps allow it (RFC 6191 /
   # tcp_tw_reuse=1): without this a client-closes-first loop runs out of ephemeral ports after ~14k connections and
   # measures the guest's port search instead of the stack; a stack that does not negotiate timestamps still does.
   ip netns exec "$G" sysctl -qw net.ipv4.tcp_tw_reuse=1
-  ip -n "$H" link add d0 type veth peer name d1   # both ends stay in H: a default route into a dead end
-  ip -n "$H" addr add 10.250.0.1/24 dev d0
-  ip -n "$H" link set d0 up; ip -n "$H" link set d1 up
-  ip -n "$H" route add default via 10.250.0.2
   ip netns exec "$H" iperf3 -s -p 5201 >/dev/null 2>&1 & PIDS+=($!)
   ip netns exec "$H" python3 "$NETBENCH" server 5300 >/dev/null 2>&1 & PIDS+=($!)
   ip netns exec "$H" python3 "$NETBENCH" userver 5300 >/dev/null 2>&1 & PIDS+=($!)
@@ -143,7 +97,6 @@ start_stack() {
   esac
 }
 
-gbits() { python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.2f" % (d["end"]["sum_received"]["bits_per_second"]/1e9))' 2>/dev/null || echo "err"; }
 # iperf3 -u client JSON → "Gbit/s-received loss%"
 udp() { python3 -c '
 import json,sys
@@ -156,7 +109,6 @@ kib_mib() { python3 -c 'import sys; print("%.1f" % (int(sys.argv[1]) / 1024))' "
 per_conn() { python3 -c 'import sys; b,h,n=sys.argv[1:]; print("%.1f" % ((int(h)-int(b))/int(n)) if n.isdigit() and int(n) > 0 else "err")' "$1" "$2" "$3"; }
 # CPU seconds per gigabyte the two iperf3 runs moved ($SECS seconds each at the measured Gbit/s)
 cpu_per_gb() { python3 -c 'import sys; t,hz,secs,u,d=sys.argv[1:]; gb=(float(u)+float(d))*float(secs)/8; print("%.2f" % (int(t)/int(hz)/gb) if gb > 0 else "err")' "$1" "$HZ" "$SECS" "$2" "$3" 2>/dev/null || echo err; }
-median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:] if x not in ("err","")]; print(("%.2f" % statistics.median(v)).rstrip("0").rstrip(".") if v else "err")' "$@"; }
 
 declare -A R
 for stack in $STACKS; do
@@ -223,7 +175,6 @@ for stack in $STACKS; do
   unset UG UL
 done
 
-ratio() { python3 -c 'import sys; a,b=sys.argv[1],sys.argv[2]; print("%.2f" % (float(a)/float(b)) if a not in ("err","kernel","-") and b not in ("err","kernel","-","0","0.00") else "-")' "$1" "$2"; }
 echo
 echo "MTU $MTU, ${SECS}s per measurement, median of $RUNS run(s), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo

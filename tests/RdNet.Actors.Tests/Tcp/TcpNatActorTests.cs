@@ -187,6 +187,39 @@ public sealed class TcpNatActorTests : TestKit, IDisposable
     }
 
     [Fact]
+    public void Each_limit_has_its_own_notice_so_a_full_flow_table_does_not_silence_the_connect_limit()
+    {
+        using var blackHole = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        blackHole.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        blackHole.Listen(0);
+        var holePort = (ushort)((IPEndPoint)blackHole.LocalEndPoint!).Port;
+        using var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        filler.Connect(IPAddress.Loopback, holePort);
+
+        StartNat(TcpNatSettings.Default with { MaxFlows = 2, MaxConnectsInFlight = 1, ConnectTimeout = TimeSpan.FromSeconds(30) });
+        var (open, openPort) = _guest.Connect(_net.HostAlias, ServerPort);
+        Assert.True(_guest.RunUntil(() => open.IsEstablished, Wait));
+        _guest.Connect(_net.HostAlias, holePort); // never completes: holds the one connect slot
+        Assert.True(_guest.RunUntil(() => Stats().ConnectsInFlight == 1, Wait));
+
+        // Two flows: the table is full.
+        EventFilter.Warning(contains: "flow table full").Expect(1, Wait, () =>
+        {
+            _guest.Connect(_net.HostAlias, ServerPort);
+            Assert.True(_guest.RunUntil(() => _drops[DropReason.TcpNatFlowTableFull] >= 1, Wait));
+        });
+
+        // One flow goes; within the notice interval the other limit is hit for the first time: that is news, logged.
+        _guest.Abort(openPort, _net.HostAlias, ServerPort);
+        Assert.True(_guest.RunUntil(() => Stats().Flows == 1, Wait));
+        EventFilter.Warning(contains: "connects already in flight").Expect(1, Wait, () =>
+        {
+            _guest.Connect(_net.HostAlias, ServerPort);
+            Assert.True(_guest.RunUntil(() => _drops[DropReason.TcpNatConnectsInFlightFull] >= 1, Wait));
+        });
+    }
+
+    [Fact]
     public void Connects_to_a_destination_that_never_answers_time_out_with_rst_while_other_connections_go_on()
     {
         // RELIABILITY row 13. A listener with a full accept queue (backlog 0, one connection waiting) drops SYNs, so a
