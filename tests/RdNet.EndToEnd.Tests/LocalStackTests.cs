@@ -41,8 +41,11 @@ public sealed class LocalStackTests
             new("nsenter", [$"--net=/run/netns/{HostNs}", Harness.RdnetPath, .. args], "rdnet");
 
         /// <summary>As <see cref="Start"/>, in a session of its own (no controlling terminal, whoever runs the tests).</summary>
+        // A shell that starts a background job without job control leaves it ignoring SIGINT, and an ignored signal
+        // stays ignored across exec: the test runner may have been started that way, so SIGINT is made the default
+        // again (for rdnet and the command it runs), as it is for a command started from a terminal or a service.
         public ChildProcess StartDetached(params string[] args) =>
-            new("setsid", ["nsenter", $"--net=/run/netns/{HostNs}", Harness.RdnetPath, .. args], "rdnet");
+            new("setsid", ["env", "--default-signal=INT", "nsenter", $"--net=/run/netns/{HostNs}", Harness.RdnetPath, .. args], "rdnet");
 
         public void Dispose()
         {
