@@ -31,40 +31,21 @@ public sealed class GatewayFastPathTests : TestKit
     private readonly TestProbe _nat;
     private readonly TestProbe _udp;
     private readonly TestProbe _flow;
-    private readonly IActorRef _gateway;
     private readonly LinkPeer _guest;
-
-    /// <summary>Stands for a service or a flow: passes each frame's bytes to a probe and releases the buffer.</summary>
-    private sealed class Relay : ReceiveActor
-    {
-        public Relay(IActorRef probe) => Receive<FrameBuffer>(f =>
-        {
-            probe.Tell(f.Span.ToArray());
-            f.Release();
-        });
-    }
 
     public GatewayFastPathTests()
     {
         _nat = CreateTestProbe();
         _udp = CreateTestProbe();
         _flow = CreateTestProbe();
-        var router = ChildActorOf(RouterActor.Props(new RouterOptions(64, TimeSpan.FromMinutes(5), TimeSpan.Zero, 16)));
-        var dhcp = new DhcpServer(new DhcpServerOptions(_net.Gateway, _net.Network, _net.PrefixLength, _net.Gateway, [_net.Gateway], 1500,
-            TimeSpan.FromHours(1), new Dictionary<MacAddress, Ipv4Address>(), [_net.Gateway, _net.HostAlias], [], 64, TimeSpan.FromSeconds(30)));
         var services = new Dictionary<GatewayService, Func<IFrameSink, Props>>
         {
-            [GatewayService.Tcp] = _ => Props.Create(() => new Relay(_nat.Ref)),
-            [GatewayService.Udp] = _ => Props.Create(() => new Relay(_udp.Ref)),
+            [GatewayService.Tcp] = _ => GatewayRig.Relay.Props(_nat.Ref),
+            [GatewayService.Udp] = _ => GatewayRig.Relay.Props(_udp.Ref),
         };
-        Core = new GatewayCore(_net, dhcp, _pool, new DropCounters(), new HashSet<GatewayService>(services.Keys));
-        _gateway = Sys.ActorOf(GatewayActor.Props(Core, router, _net, TimeSpan.Zero, services, fastPath: new GatewayFastPath(Core, _flows)));
-        ExpectMsg<PortAttached>(a => a.Name.StartsWith("gateway", StringComparison.Ordinal), Wait);
-        var (ours, theirs) = InMemoryLink.CreatePair(_pool, name: "guest");
-        router.Tell(new AttachLink(theirs, "guest"));
-        ExpectMsg<PortAttached>(a => a.Name == "guest", Wait);
-        _guest = new LinkPeer(ours, _pool);
-        _flows.Set(new FlowKey(Guest, 40000, Remote, 80), Sys.ActorOf(Props.Create(() => new Relay(_flow.Ref))));
+        Core = GatewayRig.Core(_net, _pool, services.Keys);
+        (_, _guest) = GatewayRig.Start(this, _pool, _net, Core, services, new GatewayFastPath(Core, _flows));
+        _flows.Set(new FlowKey(Guest, 40000, Remote, 80), Sys.ActorOf(GatewayRig.Relay.Props(_flow.Ref)));
     }
 
     private GatewayCore Core { get; }

@@ -26,35 +26,16 @@ public sealed class GatewayServiceTests : TestKit
     private readonly IActorRef _gateway;
     private readonly LinkPeer _guest;
 
-    /// <summary>Stands for a service: passes each frame's bytes to a probe and releases the buffer.</summary>
-    private sealed class Relay : ReceiveActor
-    {
-        public Relay(IActorRef probe) => Receive<FrameBuffer>(f =>
-        {
-            probe.Tell(f.Span.ToArray());
-            f.Release();
-        });
-    }
-
     public GatewayServiceTests()
     {
         _dns = CreateTestProbe();
         _udp = CreateTestProbe();
-        var router = ChildActorOf(RouterActor.Props(new RouterOptions(64, TimeSpan.FromMinutes(5), TimeSpan.Zero, 16)));
-        var dhcp = new DhcpServer(new DhcpServerOptions(_net.Gateway, _net.Network, _net.PrefixLength, _net.Gateway, [_net.Gateway], 1500,
-            TimeSpan.FromHours(1), new Dictionary<MacAddress, Ipv4Address>(), [_net.Gateway, _net.HostAlias], [], 64, TimeSpan.FromSeconds(30)));
         var services = new Dictionary<GatewayService, Func<IFrameSink, Props>>
         {
-            [GatewayService.Dns] = _ => Props.Create(() => new Relay(_dns.Ref)),
-            [GatewayService.Udp] = _ => Props.Create(() => new Relay(_udp.Ref)),
+            [GatewayService.Dns] = _ => GatewayRig.Relay.Props(_dns.Ref),
+            [GatewayService.Udp] = _ => GatewayRig.Relay.Props(_udp.Ref),
         };
-        var core = new GatewayCore(_net, dhcp, _pool, new DropCounters(), new HashSet<GatewayService>(services.Keys));
-        _gateway = Sys.ActorOf(GatewayActor.Props(core, router, _net, TimeSpan.Zero, services));
-        ExpectMsg<PortAttached>(a => a.Name.StartsWith("gateway", StringComparison.Ordinal), Wait);
-        var (ours, theirs) = InMemoryLink.CreatePair(_pool, name: "guest");
-        router.Tell(new AttachLink(theirs, "guest"));
-        ExpectMsg<PortAttached>(a => a.Name == "guest", Wait);
-        _guest = new LinkPeer(ours, _pool);
+        (_gateway, _guest) = GatewayRig.Start(this, _pool, _net, GatewayRig.Core(_net, _pool, services.Keys), services);
     }
 
     protected override void Dispose(bool disposing)

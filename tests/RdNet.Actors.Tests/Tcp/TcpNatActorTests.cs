@@ -49,6 +49,18 @@ public sealed class TcpNatActorTests : TestKit, IDisposable
         return ExpectMsg<TcpNatProtocol.TcpNatStats>(Wait);
     }
 
+    /// <summary>A loopback listener with a full accept queue (backlog 0, one connection waiting): it drops SYNs, so a connect to it never completes.</summary>
+    private static (Socket Listener, Socket Filler, ushort Port) BlackHole()
+    {
+        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(0);
+        var port = (ushort)((IPEndPoint)listener.LocalEndPoint!).Port;
+        var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        filler.Connect(IPAddress.Loopback, port);
+        return (listener, filler, port);
+    }
+
     private static byte[] Drain(TcpConnection c)
     {
         var buf = new byte[c.ReceivedCount];
@@ -190,12 +202,9 @@ public sealed class TcpNatActorTests : TestKit, IDisposable
     [Fact]
     public void Each_limit_has_its_own_notice_so_a_full_flow_table_does_not_silence_the_connect_limit()
     {
-        using var blackHole = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        blackHole.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        blackHole.Listen(0);
-        var holePort = (ushort)((IPEndPoint)blackHole.LocalEndPoint!).Port;
-        using var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        filler.Connect(IPAddress.Loopback, holePort);
+        var (blackHole, filler, holePort) = BlackHole();
+        using var _ = blackHole;
+        using var __ = filler;
 
         StartNat(TcpNatSettings.Default with { MaxFlows = 2, MaxConnectsInFlight = 1, ConnectTimeout = TimeSpan.FromSeconds(30) });
         var (open, openPort) = _guest.Connect(_net.HostAlias, ServerPort);
@@ -204,11 +213,14 @@ public sealed class TcpNatActorTests : TestKit, IDisposable
         Assert.True(_guest.RunUntil(() => Stats().ConnectsInFlight == 1, Wait));
 
         // Two flows: the table is full.
+        ushort refusedPort = 0;
         EventFilter.Warning(contains: "flow table full").Expect(1, Wait, () =>
         {
-            _guest.Connect(_net.HostAlias, ServerPort);
+            refusedPort = _guest.Connect(_net.HostAlias, ServerPort).Port;
             Assert.True(_guest.RunUntil(() => _drops[DropReason.TcpNatFlowTableFull] >= 1, Wait));
         });
+        // The refused connection gives up, so its SYN retransmissions cannot hit the other limit before the check below.
+        _guest.Abort(refusedPort, _net.HostAlias, ServerPort);
 
         // One flow goes; within the notice interval the other limit is hit for the first time: that is news, logged.
         _guest.Abort(openPort, _net.HostAlias, ServerPort);
@@ -223,14 +235,10 @@ public sealed class TcpNatActorTests : TestKit, IDisposable
     [Fact]
     public void Connects_to_a_destination_that_never_answers_time_out_with_rst_while_other_connections_go_on()
     {
-        // RELIABILITY row 13. A listener with a full accept queue (backlog 0, one connection waiting) drops SYNs, so a
-        // connect to it never completes.
-        using var blackHole = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        blackHole.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        blackHole.Listen(0);
-        var holePort = (ushort)((IPEndPoint)blackHole.LocalEndPoint!).Port;
-        using var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        filler.Connect(IPAddress.Loopback, holePort);
+        // RELIABILITY row 13.
+        var (blackHole, filler, holePort) = BlackHole();
+        using var _ = blackHole;
+        using var __ = filler;
 
         StartNat(TcpNatSettings.Default with { ConnectTimeout = TimeSpan.FromMilliseconds(400), MaxConnectsInFlight = 3 });
         var stuck = Enumerable.Range(0, 3).Select(_ => _guest.Connect(_net.HostAlias, holePort).Conn).ToList();
