@@ -338,14 +338,14 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
         }
     }
 
+    private const int MaxPumpRounds = 8;
+
     /// <summary>
     /// Runs the engine and keeps both socket directions moving; stops the flow when both sides are done. A socket
     /// call that completes at once (the usual case: room in the host socket's buffer, data already waiting) is taken
     /// in line and the engine runs again, so a segment costs no message, task or wake-up of its own; only a call that
     /// has to wait becomes a message when it completes.
     /// </summary>
-    private const int MaxPumpRounds = 8;
-
     private void Pump()
     {
         var conn = _conn!;

@@ -335,7 +335,14 @@ public sealed class HostApiActor : ReceiveActor
     {
         var starting = _starting;
         // As the in-guest API: the server comes from the start task, so a stop before Started still closes it. Its
-        // disposal closes the bound socket, which removes the socket file.
+        // disposal closes the bound socket, which removes the socket file — but only after Kestrel has stopped (up to
+        // 2 s), and a process that is exiting does not wait for that: the file goes now, so no client finds a dead
+        // socket and nothing is left in the runtime folder.
+        if (UnixSocketEndpoint.TryParse(_endpoint, out var path, out _))
+        {
+            try { File.Delete(path); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { _log.Warning("Could not remove {Path}: {Reason}", path, e.Message); }
+        }
         _ = Task.Run(() => ApiServer.DisposeWhenStartedAsync(starting));
     }
 
