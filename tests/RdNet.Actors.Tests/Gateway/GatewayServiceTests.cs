@@ -2,15 +2,12 @@ using Akka.Actor;
 using Akka.TestKit;
 using Akka.TestKit.Xunit2;
 using RdNet.Actors.Gateway;
-using RdNet.Actors.Switch;
 using RdNet.Actors.Tests.Support;
 using RdNet.Transport.Buffers;
 using RdNet.Transport.Diagnostics;
 using RdNet.Transport.Gateway;
 using RdNet.Transport.Links;
-using RdNet.Transport.Protocols.Dhcp;
 using RdNet.Transport.Wire;
-using static RdNet.Actors.Switch.SwitchProtocol;
 using static RdNet.Actors.Tests.Support.GuestFrames;
 
 namespace RdNet.Actors.Tests.Gateway;
