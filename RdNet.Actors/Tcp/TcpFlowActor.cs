@@ -287,8 +287,7 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
         Receive<HostWrote>(w =>
         {
             _writePending = false;
-            _lastActivity = Now;
-            _conn!.ConsumeReceived(w.Bytes);
+            OnHostWrote(w.Bytes, Now);
             Pump();
         });
         Receive<HostIoFailed>(f =>
@@ -374,8 +373,7 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
                 var write = socket.SendAsync(conn.Received, SocketFlags.None, _cts.Token);
                 if (write.IsCompletedSuccessfully)
                 {
-                    _lastActivity = now;
-                    conn.ConsumeReceived(write.Result);
+                    OnHostWrote(write.Result, now);
                     progressed = true;
                 }
                 else
@@ -464,6 +462,13 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
             _scheduled = deadline;
             Timers.StartSingleTimer("tcp", Tick.Instance, TimeSpan.FromMilliseconds(Math.Max(1, deadline - now)));
         }
+    }
+
+    /// <summary>Bytes the host socket accepted from the receive ring: they leave it, which opens the guest's window.</summary>
+    private void OnHostWrote(int bytes, long now)
+    {
+        _lastActivity = now;
+        _conn!.ConsumeReceived(bytes);
     }
 
     /// <summary>Bytes read from the host into the send ring, or its end of stream (0): FIN to the guest after the data.</summary>

@@ -30,15 +30,9 @@ public sealed class GatewayActorTests : TestKit
 
     public GatewayActorTests()
     {
-        _router = ChildActorOf(RouterActor.Props(new RouterOptions(64, TimeSpan.FromMinutes(5), TimeSpan.Zero, 16)));
         var dhcp = new DhcpServer(new DhcpServerOptions(_net.Gateway, _net.Network, _net.PrefixLength, _net.Gateway, [_net.Gateway], 1500,
             TimeSpan.FromHours(1), new Dictionary<MacAddress, Ipv4Address> { [_net.GuestMac] = _net.Guest }, [_net.Gateway, _net.HostAlias], ["e2e.test"], 64, TimeSpan.FromSeconds(30)));
-        _gateway = Sys.ActorOf(GatewayActor.Props(new GatewayCore(_net, dhcp, _pool, new DropCounters()), _router, _net, TimeSpan.Zero));
-        ExpectMsg<PortAttached>(a => a.Name.StartsWith("gateway", StringComparison.Ordinal), Wait);
-        var (ours, theirs) = InMemoryLink.CreatePair(_pool, name: "guest");
-        _router.Tell(new AttachLink(theirs, "guest"));
-        ExpectMsg<PortAttached>(a => a.Name == "guest", Wait);
-        _guest = new LinkPeer(ours, _pool);
+        (_router, _gateway, _guest) = GatewayRig.Start(this, _pool, _net, new GatewayCore(_net, dhcp, _pool, new DropCounters()));
     }
 
     protected override void Dispose(bool disposing)

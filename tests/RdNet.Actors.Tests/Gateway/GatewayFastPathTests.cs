@@ -41,7 +41,7 @@ public sealed class GatewayFastPathTests : TestKit
             [GatewayService.Udp] = _ => GatewayRig.Relay.Props(_udp.Ref),
         };
         Core = GatewayRig.Core(_net, _pool, services.Keys);
-        (_, _guest) = GatewayRig.Start(this, _pool, _net, Core, services, new GatewayFastPath(Core, _flows));
+        (_, _, _guest) = GatewayRig.Start(this, _pool, _net, Core, services, new GatewayFastPath(Core, _flows));
         _flows.Set(new FlowKey(Guest, 40000, Remote, 80), Sys.ActorOf(GatewayRig.Relay.Props(_flow.Ref)));
     }
 

@@ -32,7 +32,7 @@ public sealed class GatewayServiceTests : TestKit
             [GatewayService.Dns] = _ => GatewayRig.Relay.Props(_dns.Ref),
             [GatewayService.Udp] = _ => GatewayRig.Relay.Props(_udp.Ref),
         };
-        (_gateway, _guest) = GatewayRig.Start(this, _pool, _net, GatewayRig.Core(_net, _pool, services.Keys), services);
+        (_, _gateway, _guest) = GatewayRig.Start(this, _pool, _net, GatewayRig.Core(_net, _pool, services.Keys), services);
     }
 
     protected override void Dispose(bool disposing)

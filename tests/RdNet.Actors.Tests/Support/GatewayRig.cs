@@ -35,8 +35,8 @@ public static class GatewayRig
             pool, new DropCounters(), new HashSet<GatewayService>(services));
 
     /// <summary>Starts router and gateway from <paramref name="kit"/> (whose test actor sees the attachments) and attaches a guest link.</summary>
-    public static (IActorRef Gateway, LinkPeer Guest) Start(TestKitBase kit, FramePool pool, VirtualNetwork net, GatewayCore core,
-        IReadOnlyDictionary<GatewayService, Func<IFrameSink, Props>> services, GatewayFastPath? fastPath = null)
+    public static (IActorRef Router, IActorRef Gateway, LinkPeer Guest) Start(TestKitBase kit, FramePool pool, VirtualNetwork net, GatewayCore core,
+        IReadOnlyDictionary<GatewayService, Func<IFrameSink, Props>>? services = null, GatewayFastPath? fastPath = null)
     {
         var router = kit.ChildActorOf(RouterActor.Props(new RouterOptions(64, TimeSpan.FromMinutes(5), TimeSpan.Zero, 16)));
         var gateway = kit.Sys.ActorOf(GatewayActor.Props(core, router, net, TimeSpan.Zero, services, fastPath: fastPath));
@@ -44,6 +44,6 @@ public static class GatewayRig
         var (ours, theirs) = InMemoryLink.CreatePair(pool, name: "guest");
         router.Tell(new AttachLink(theirs, "guest"));
         kit.ExpectMsg<PortAttached>(a => a.Name == "guest", Wait);
-        return (gateway, new LinkPeer(ours, pool));
+        return (router, gateway, new LinkPeer(ours, pool));
     }
 }
