@@ -31,6 +31,12 @@ public sealed record RdNetSettings(
     /// <summary>vm-switch.max-frame-size: the frame limit of the guest-side processes (vm-switch, network-setup).</summary>
     public int GuestMaxFrameLength { get; init; } = ushort.MaxValue;
 
+    /// <summary>
+    /// vm-switch.tap-coalesce: open the tap with a virtio-net header and join the TCP segments queued back to back for
+    /// the guest into one GSO write (RdNet.Transport/Offload).
+    /// </summary>
+    public bool TapCoalesce { get; init; } = true;
+
     /// <summary>The process's frame pool: buffers up to the link's frame limit, in size classes, within both bounds.</summary>
     public FramePool CreatePool() => new(FramePoolSize, Link.MaxFrameLength, Math.Max(FramePoolBytes, Link.MaxFrameLength));
 
@@ -72,6 +78,7 @@ public sealed record RdNetSettings(
             Tcp = TcpNatSettings.FromConfig(r),
             FramePoolBytes = r.GetLong("switch.frame-pool-bytes"),
             GuestMaxFrameLength = r.GetInt("vm-switch.max-frame-size"),
+            TapCoalesce = r.GetBoolean("vm-switch.tap-coalesce"),
         };
     }
 }

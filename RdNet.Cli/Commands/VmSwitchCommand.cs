@@ -55,9 +55,9 @@ internal static class VmSwitchCommand
                     settings = settings.ForGuestSide();
                     var pool = settings.CreatePool();
                     system.ActorOf(VmSwitchActor.Props(new VmSwitchConfig(endpoint, tap!, script, settings, RunDhcpClient: true, TracePackets: parse.GetValue(trace), LogTraffic: common.Debug, Trace: packetTrace), pool, exit), "vm-switch");
-                }, ct, beforeStart: _ =>
+                }, ct, beforeStart: settings =>
                 {
-                    tap = CreateTap(name, tapMac);
+                    tap = CreateTap(name, tapMac, settings.TapCoalesce);
                     return Task.CompletedTask;
                 }).ConfigureAwait(false);
             }
@@ -69,13 +69,13 @@ internal static class VmSwitchCommand
         return cmd;
     }
 
-    private static TapDevice CreateTap(string name, MacAddress mac)
+    private static TapDevice CreateTap(string name, MacAddress mac, bool coalesce)
     {
         try
         {
             if (NetInterface.Exists(name))
                 throw new FatalSetupException($"interface {name} already exists in this network namespace; refusing to start (spec §3.3)");
-            var tap = TapDevice.Create(name);
+            var tap = TapDevice.Create(name, virtioNetHeader: coalesce);
             try
             {
                 NetInterface.SetMacAddress(name, mac);

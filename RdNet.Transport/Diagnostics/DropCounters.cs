@@ -11,6 +11,8 @@ public sealed class DropCounters
 
     public void Increment(DropReason reason) => Interlocked.Increment(ref _counts[(int)reason]);
 
+    public void Increment(DropReason reason, int count) => Interlocked.Add(ref _counts[(int)reason], count);
+
     public long this[DropReason reason] => Interlocked.Read(ref _counts[(int)reason]);
 
     public long Total

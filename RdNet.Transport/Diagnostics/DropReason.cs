@@ -224,4 +224,12 @@ public enum DropReason
     // The switch (issue #4 review): frames switched on the thread they arrive on
     /// <summary>A frame from a port that was detached while its reader still held the frame (never learned, never switched).</summary>
     IngressPortDetached,
+
+    // The tap's virtio-net header (issue #4, RdNet.Transport/Offload): frames read from a tap opened with IFF_VNET_HDR
+    /// <summary>A read from the tap shorter than its virtio-net header.</summary>
+    TapHeaderTruncated,
+    /// <summary>The tap handed over a segment to cut (GSO) although no offload was asked for: it cannot go on the link as one frame.</summary>
+    TapUnexpectedSegmentation,
+    /// <summary>The tap asked for a checksum to be completed at a place outside the frame.</summary>
+    TapChecksumOutOfFrame,
 }

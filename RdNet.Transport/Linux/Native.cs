@@ -16,6 +16,12 @@ internal static class Native
     public const short IFF_TUN = 0x0001;
     public const short IFF_TAP = 0x0002;
     public const short IFF_NO_PI = 0x1000;
+    /// <summary>Every read and write carries a struct virtio_net_hdr in front of the frame.</summary>
+    public const short IFF_VNET_HDR = 0x4000;
+    /// <summary>_IOW('T', 216, int): the size of that header (10 = struct virtio_net_hdr).</summary>
+    public const int TUNSETVNETHDRSZ = 0x400454d8;
+    /// <summary>_IOW('T', 220, int): the header's fields are little-endian (rather than the machine's order).</summary>
+    public const int TUNSETVNETLE = 0x400454dc;
 
     public const short IFF_UP = 0x1;
 

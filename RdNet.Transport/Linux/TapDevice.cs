@@ -9,26 +9,35 @@ namespace RdNet.Transport.Linux;
 /// namespace of the thread that called <see cref="Create"/> and disappears when the device is
 /// disposed. The descriptor is non-blocking; use <see cref="WaitReadable"/> /
 /// <see cref="WaitWritable"/> to wait. Read and Write may be called from different threads.
+/// Created with a virtio-net header (IFF_VNET_HDR), every read and write starts with the
+/// <see cref="Offload.VirtioNetHeader"/>, which lets a write carry one large TCP segment (GSO);
+/// no offload is asked for reads (TUNSETOFFLOAD is never called), so the kernel still hands over
+/// whole, checksummed frames of at most the MTU.
 /// </summary>
 public sealed class TapDevice : IDisposable
 {
     private readonly FdHandle _handle;
 
-    private TapDevice(FdHandle handle, string name)
+    private TapDevice(FdHandle handle, string name, bool virtioNetHeader)
     {
         _handle = handle;
         Name = name;
+        HasVirtioNetHeader = virtioNetHeader;
         Fd = (int)handle.DangerousGetHandle();
     }
 
     /// <summary>The interface name the kernel assigned (equal to the requested one unless it held a %d pattern).</summary>
     public string Name { get; }
 
+    /// <summary>True when every read and write carries a virtio-net header in front of the frame.</summary>
+    public bool HasVirtioNetHeader { get; }
+
     /// <summary>The /dev/net/tun descriptor. Do not close it; it is invalid after <see cref="Dispose"/>.</summary>
     public int Fd { get; }
 
     /// <summary>Creates the interface <paramref name="name"/> in the calling thread's network namespace. Needs CAP_NET_ADMIN.</summary>
-    public static unsafe TapDevice Create(string name)
+    /// <param name="virtioNetHeader">Open it with IFF_VNET_HDR (a 10-byte little-endian header before every frame).</param>
+    public static unsafe TapDevice Create(string name, bool virtioNetHeader = false)
     {
         Native.ValidateInterfaceName(name, nameof(name));
 
@@ -38,9 +47,15 @@ public sealed class TapDevice : IDisposable
         try
         {
             var req = Native.NewIfReq(name);
-            req.Flags = Native.IFF_TAP | Native.IFF_NO_PI;
+            req.Flags = (short)(Native.IFF_TAP | Native.IFF_NO_PI | (virtioNetHeader ? Native.IFF_VNET_HDR : 0));
             if (LibC.ioctl(fd, Native.TUNSETIFF, &req) < 0) throw Native.Error("TUNSETIFF", name);
-            return new TapDevice(handle, Native.ReadName(req));
+            if (virtioNetHeader)
+            {
+                int size = Offload.VirtioNetHeader.Length, littleEndian = 1;
+                if (LibC.ioctl(fd, Native.TUNSETVNETHDRSZ, &size) < 0) throw Native.Error("TUNSETVNETHDRSZ", name);
+                if (LibC.ioctl(fd, Native.TUNSETVNETLE, &littleEndian) < 0) throw Native.Error("TUNSETVNETLE", name);
+            }
+            return new TapDevice(handle, Native.ReadName(req), virtioNetHeader);
         }
         catch
         {
