@@ -3,7 +3,7 @@
 # pasta and a plain veth pair (kernel routing, the ceiling), in one run on this machine.
 #
 #   sudo bench/tcp/compare.sh [--mtu 1500] [--secs 5] [--runs 3] [--stacks "veth rdnet slirp4netns pasta"]
-#                             [--udp-rates "500M 1G"] [--idle 1000] [--py-rate "veth"]
+#                             [--udp-rates "500M 1G"] [--idle 1000] [--py-rate "veth"] [--warmup 2]
 #
 # Everything runs in namespaces this script creates: the "host" is a namespace with only loopback (plus a veth
 # pair inside it carrying a default route that goes nowhere, which pasta needs), the servers listen there, and each stack
@@ -17,9 +17,12 @@
 # has none, its work is kernel time nobody owns) over everything a run measures after start-up, and over the two
 # iperf3 TCP runs alone, divided by the gigabytes they moved. Memory: VmRSS of the same processes right after
 # start-up and with --idle connections opened from the guest to a host server and held idle.
+# Warm-up: before measuring, every stack runs each TCP workload (iperf3 both ways, both connect loops, request/response)
+# for --warmup seconds unmeasured, so a just-started process is measured in its steady state (RdNet's .NET code is
+# compiled, and recompiled with profile data, during its first seconds; the C stacks have nothing to warm). 0 = none.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-MTU=1500 SECS=5 RUNS=3 STACKS="veth rdnet slirp4netns pasta" UDP_RATES="500M 1G" IDLE=1000 PY_RATE="veth"
+MTU=1500 SECS=5 RUNS=3 STACKS="veth rdnet slirp4netns pasta" UDP_RATES="500M 1G" IDLE=1000 PY_RATE="veth" WARMUP=2
 while [ $# -gt 0 ]; do
   case "$1" in
     --mtu) MTU=$2; shift 2 ;;
@@ -29,7 +32,8 @@ while [ $# -gt 0 ]; do
     --udp-rates) UDP_RATES=$2; shift 2 ;;
     --idle) IDLE=$2; shift 2 ;;
     --py-rate) PY_RATE=$2; shift 2 ;;
-    *) echo "unknown argument $1 (expected --mtu N, --secs N, --runs N, --stacks LIST, --udp-rates LIST, --idle N, --py-rate LIST)" >&2; exit 2 ;;
+    --warmup) WARMUP=$2; shift 2 ;;
+    *) echo "unknown argument $1 (expected --mtu N, --secs N, --runs N, --stacks LIST, --udp-rates LIST, --idle N, --py-rate LIST, --warmup SECS)" >&2; exit 2 ;;
   esac
 done
 # shellcheck source=../lib.sh
@@ -125,6 +129,14 @@ for stack in $STACKS; do
       read -r held opened errs < <(hold_idle "$addr")
       rss0+=("$(kib_mib "$base")"); rssi+=("$(kib_mib "$held")"); perconn+=("$(per_conn "$base" "$held" "$opened")")
       idle="rss $(kib_mib "$base") MiB, with $opened idle connections $(kib_mib "$held") MiB ($errs failed)"
+      sleep 1
+    fi
+    if [ "$WARMUP" != 0 ]; then
+      in_g iperf3 -c "$addr" -p 5201 -t "$WARMUP" >/dev/null 2>&1 || true
+      in_g iperf3 -c "$addr" -p 5201 -t "$WARMUP" -R >/dev/null 2>&1 || true
+      in_g "$CONNB" rate "$addr" 5400 "$WARMUP" server >/dev/null 2>&1 || true
+      in_g "$CONNB" rate "$addr" 5400 "$WARMUP" client >/dev/null 2>&1 || true
+      in_g python3 "$NETBENCH" rr "$addr" 5300 1000 >/dev/null 2>&1 || true
       sleep 1
     fi
     t0=$(cpu_ticks)
