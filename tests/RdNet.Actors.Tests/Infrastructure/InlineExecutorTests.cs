@@ -1,19 +1,13 @@
 using Akka.Actor;
-using Akka.Configuration;
 using Akka.TestKit.Xunit2;
+using RdNet.Actors.Tests.Support;
 
 namespace RdNet.Actors.Tests.Infrastructure;
 
 /// <summary>The dispatcher of the connection actors (rdnet-inline-dispatcher, as in hocon/rdnet.hocon).</summary>
-public sealed class InlineExecutorTests() : TestKit(ConfigurationFactory.ParseString("""
-    rdnet-inline-dispatcher {
-      type = Dispatcher
-      executor = "RdNet.Actors.Infrastructure.InlineExecutorConfigurator, RdNet.Actors"
-      throughput = 64
-    }
-    """))
+public sealed class InlineExecutorTests() : TestKit(InlineDispatcherConfig.Hocon)
 {
-    private const string Dispatcher = "rdnet-inline-dispatcher";
+    private const string Dispatcher = InlineDispatcherConfig.Id;
 
     private sealed record WhichThread;
     private sealed record Count(int Value);
