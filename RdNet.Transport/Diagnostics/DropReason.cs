@@ -224,4 +224,8 @@ public enum DropReason
     // The switch (issue #4 review): frames switched on the thread they arrive on
     /// <summary>A frame from a port that was detached while its reader still held the frame (never learned, never switched).</summary>
     IngressPortDetached,
+
+    // The gateway's one frame classifier (review leftovers 2, RdNet.Transport/Gateway/GatewayCore.Classify)
+    /// <summary>A TCP segment for a unicast IP address that arrived by link-layer broadcast (RFC 1122 §3.3.6: discarded).</summary>
+    TcpLinkBroadcast,
 }
