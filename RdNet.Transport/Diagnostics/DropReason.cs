@@ -228,4 +228,6 @@ public enum DropReason
     // The gateway's one frame classifier (review leftovers 2, RdNet.Transport/Gateway/GatewayCore.Classify)
     /// <summary>A TCP segment for a unicast IP address that arrived by link-layer broadcast (RFC 1122 §3.3.6: discarded).</summary>
     TcpLinkBroadcast,
+    /// <summary>A guest address the gateway learned (DHCP, ARP) beyond rdnet.switch.cam-capacity: not remembered; a forward to it uses the configured guest MAC.</summary>
+    NeighborTableFull,
 }

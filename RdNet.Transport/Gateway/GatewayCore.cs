@@ -27,8 +27,10 @@ public sealed class GatewayCore
     private readonly bool _hasTcp;
     private ushort _ipId;
 
-    public GatewayCore(VirtualNetwork network, DhcpServer dhcp, FramePool pool, DropCounters drops, IReadOnlySet<GatewayService>? services = null)
+    public GatewayCore(VirtualNetwork network, DhcpServer dhcp, FramePool pool, DropCounters drops, IReadOnlySet<GatewayService>? services = null,
+        NeighborTable? neighbors = null)
     {
+        Neighbors = neighbors;
         _net = network;
         _dhcp = dhcp;
         _pool = pool;
@@ -38,6 +40,9 @@ public sealed class GatewayCore
     }
 
     public DropCounters Drops { get; }
+
+    /// <summary>Where the guests' MACs learned from DHCP and ARP go (none: nothing is learned).</summary>
+    public NeighborTable? Neighbors { get; }
 
     public long ArpReplies { get; private set; }
     public long EchoReplies { get; private set; }
@@ -149,13 +154,16 @@ public sealed class GatewayCore
             Drops.Increment(reason);
             return;
         }
+        var target = arp.TargetProtocol;
+        var forUs = target == _net.Gateway || target == _net.HostAlias;
+        if (arp.Operation == ArpOperation.Request && forUs) Neighbors?.Learn(arp.SenderProtocol, arp.SenderHardware);
+        else Neighbors?.Update(arp.SenderProtocol, arp.SenderHardware);
         if (arp.Operation != ArpOperation.Request)
         {
             Drops.Increment(DropReason.ArpNotRequest);
             return;
         }
-        var target = arp.TargetProtocol;
-        if (target != _net.Gateway && target != _net.HostAlias)
+        if (!forUs)
         {
             Drops.Increment(DropReason.ArpNotForUs);
             return;
@@ -256,6 +264,8 @@ public sealed class GatewayCore
             if (reason != DropReason.None) Drops.Increment(reason);
             return;
         }
+        if (answer.Message.MessageType == DhcpMessageType.Ack)
+            Neighbors?.Learn(answer.Message.YourAddress, answer.Message.ClientHardwareAddress);
         var length = answer.Message.EncodedLength;
         var total = EthernetFrame.HeaderLength + 20 + 8 + length;
         var reply = Rent(total);
