@@ -9,6 +9,10 @@ if (!RdNet.Transport.Linux.ParentDeath.TryApplyFromEnvironment(out var parentErr
     return 1;
 }
 
+// rdnet run's command, started through this exec shim so that it has a parent-death signal too (see ExecShim).
+if (args.Length > 0 && args[0] == RdNet.Cli.Local.ExecShim.Verb)
+    return RdNet.Cli.Local.ExecShim.Run(args[1..]);
+
 var args2 = GoStyleArgs.Normalize(args);
 if (GoStyleArgs.RoleFromArgv0(GoStyleArgs.ReadArgv0()) is { } role)
     args2 = [role, .. args2];

@@ -13,7 +13,9 @@ namespace RdNet.Actors.Forwarding;
 /// The gateway's UDP forward service (<see cref="GatewayService.UdpForward"/>): datagrams that UDP port forwards send
 /// into the guest leave from .1:port, one port per forward flow for as long as that flow lives; what the guest sends
 /// back to such a port (from the address and port the flow talks to, nothing else) goes to the flow. A datagram for no
-/// flow's port is a counted drop (<see cref="DropReason.ForwardUdpNoFlow"/>).
+/// flow's port is a counted drop (<see cref="DropReason.ForwardUdpNoFlow"/>). A datagram goes to the MAC the guest's
+/// replies came from, else to the one the gateway learned for that address (<see cref="NeighborTable"/>: DHCP, ARP),
+/// else to the configured guest MAC.
 /// </summary>
 public sealed class GuestUdpActor : ReceiveActor
 {
@@ -25,11 +27,14 @@ public sealed class GuestUdpActor : ReceiveActor
     private readonly Dictionary<IActorRef, ushort> _ports = [];
     private readonly Dictionary<ushort, (IActorRef Flow, Ipv4Address Guest, ushort GuestPort)> _byPort = [];
     private readonly Dictionary<Ipv4Address, MacAddress> _neighbors = [];
+    private readonly NeighborTable? _gatewayNeighbors;
     private uint _cursor;
     private ushort _ipId;
 
-    public GuestUdpActor(VirtualNetwork network, IFrameSink sink, FramePool pool, DropCounters drops, ushort firstPort, ushort lastPort)
+    public GuestUdpActor(VirtualNetwork network, IFrameSink sink, FramePool pool, DropCounters drops, ushort firstPort, ushort lastPort,
+        NeighborTable? gatewayNeighbors)
     {
+        _gatewayNeighbors = gatewayNeighbors;
         _net = network;
         _sink = sink;
         _pool = pool;
@@ -69,7 +74,7 @@ public sealed class GuestUdpActor : ReceiveActor
             _drops.Increment(DropReason.FramePoolExhausted);
             return;
         }
-        var mac = _neighbors.TryGetValue(s.Guest, out var known) ? known : _net.GuestMac;
+        var mac = _neighbors.TryGetValue(s.Guest, out var known) ? known : _gatewayNeighbors?.MacFor(s.Guest) ?? _net.GuestMac;
         var n = NatFrames.WriteUdp(frame.Array, mac, _net.GatewayMac, _net.Gateway, port, s.Guest, s.GuestPort, s.Payload, _ipId++);
         frame.SetLength(n);
         _sink.Deliver(frame);
@@ -112,6 +117,7 @@ public sealed class GuestUdpActor : ReceiveActor
         }
     }
 
-    public static Props Props(VirtualNetwork network, IFrameSink sink, FramePool pool, DropCounters drops, ushort firstPort, ushort lastPort) =>
-        Akka.Actor.Props.Create(() => new GuestUdpActor(network, sink, pool, drops, firstPort, lastPort));
+    public static Props Props(VirtualNetwork network, IFrameSink sink, FramePool pool, DropCounters drops, ushort firstPort, ushort lastPort,
+        NeighborTable? gatewayNeighbors = null) =>
+        Akka.Actor.Props.Create(() => new GuestUdpActor(network, sink, pool, drops, firstPort, lastPort, gatewayNeighbors));
 }

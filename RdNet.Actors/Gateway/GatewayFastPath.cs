@@ -7,11 +7,12 @@ using RdNet.Transport.Gateway;
 namespace RdNet.Actors.Gateway;
 
 /// <summary>
-/// Where a guest TCP segment leaves the switch: on the link reader's thread, validated exactly as
-/// <see cref="GatewayCore.Process"/> would (checksum included), it goes straight to its flow actor, found by 4-tuple in
-/// the NAT's <see cref="TcpFlowTable"/>, or — a SYN for a new connection, a segment for no connection — to the TCP NAT
-/// actor itself. Everything else (ARP, DHCP, DNS, UDP, ICMP, a malformed segment) is not taken and goes to the
-/// <see cref="GatewayActor"/>, which answers or counts it. All TCP of one guest link comes this one way, in order.
+/// Where a guest TCP segment leaves the switch: on the link reader's thread, validated by the same classifier as
+/// <see cref="GatewayCore.Process"/> (<see cref="GatewayCore.ClassifyTcp"/>, checksum included), it goes straight to its
+/// flow actor, found by 4-tuple in the NAT's <see cref="TcpFlowTable"/>, or — a SYN for a new connection, a segment
+/// for no connection — to the TCP NAT actor itself. A frame the classifier refuses is counted here with its reason and
+/// released (<see cref="GatewayCore.Process"/> would count the same). Everything else (ARP, DHCP, DNS, UDP, ICMP) is
+/// not taken and goes to the <see cref="GatewayActor"/>. All TCP of one guest link comes this one way, in order.
 /// </summary>
 public sealed class GatewayFastPath(GatewayCore core, TcpFlowTable flows) : IInlineReceiver
 {
@@ -23,11 +24,19 @@ public sealed class GatewayFastPath(GatewayCore core, TcpFlowTable flows) : IInl
     public bool TryTake(FrameBuffer frame)
     {
         var nat = _nat;
-        if (nat is null
-            || !core.TryReadTcpFlow(frame.Span, out var source, out var sourcePort, out var destination, out var destinationPort))
-            return false;
-        var target = flows.TryGet(new FlowKey(source, sourcePort, destination, destinationPort), out var flow) ? flow : nat;
-        target.Tell(frame, ActorRefs.NoSender);
-        return true;
+        if (nat is null) return false;
+        switch (core.ClassifyTcp(frame.Span, out var refused, out var source, out var sourcePort, out var destination, out var destinationPort))
+        {
+            case GatewayFrameClass.Tcp:
+                var target = flows.TryGet(new FlowKey(source, sourcePort, destination, destinationPort), out var flow) ? flow : nat;
+                target.Tell(frame, ActorRefs.NoSender);
+                return true;
+            case GatewayFrameClass.Refused:
+                core.Drops.Increment(refused);
+                frame.Release();
+                return true;
+            default:
+                return false;
+        }
     }
 }

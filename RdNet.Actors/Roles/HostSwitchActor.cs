@@ -153,8 +153,11 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
         var icmp = IcmpEchoSettings.FromConfig(config);
         services[GatewayService.Udp] = sink => UdpNatActor.Props(net, _config.Egress, sink, _pool, new DropCounters(), udp);
         services[GatewayService.Icmp] = sink => IcmpEchoActor.Props(net, _config.Egress, sink, _pool, new DropCounters(), icmp);
-        var forwarding = AddForwarding(services, net, drops);
-        var core = new GatewayCore(net, dhcp, _pool, drops, new HashSet<GatewayService>(services.Keys));
+        // Guests' MACs as the gateway learns them from DHCP and ARP: a forward's first datagram to a guest that has not
+        // spoken to it yet goes to that guest's MAC, not the configured one.
+        var neighbors = new NeighborTable(net, s.CamCapacity, drops);
+        var forwarding = AddForwarding(services, net, drops, neighbors);
+        var core = new GatewayCore(net, dhcp, _pool, drops, new HashSet<GatewayService>(services.Keys), neighbors);
         // Guest TCP to .1:53 is DNS over TCP, served by the DNS service through the TCP stack; .1:80 is the forwarder API.
         var localTcpPorts = new Dictionary<ushort, GatewayService> { [53] = GatewayService.Dns, [80] = GatewayService.ForwarderApi };
         // Segments of known TCP connections go from the switch straight to their flow (GatewayFastPath).
@@ -181,12 +184,13 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
     /// <summary>Port forwarding (issue #6): the forwarder, the gateway's UDP forward service and the in-guest API on .1:80.</summary>
     // Forwarding counts into the gateway's shared DropCounters, so its drops (connection/flow limits, API backlog) are
     // in the gateway's stats and GET /stats.
-    private ForwardingSettings AddForwarding(Dictionary<GatewayService, Func<IFrameSink, Props>> services, VirtualNetwork net, DropCounters drops)
+    private ForwardingSettings AddForwarding(Dictionary<GatewayService, Func<IFrameSink, Props>> services, VirtualNetwork net, DropCounters drops,
+        NeighborTable neighbors)
     {
         var fwd = ForwardingSettings.FromConfig(Context.System.Settings.Config);
         _forwarder = Context.ActorOf(ForwarderActor.Props(net, fwd, drops), "forwarder");
         var forwarder = _forwarder;
-        services[GatewayService.UdpForward] = sink => GuestUdpActor.Props(net, sink, _pool, drops, fwd.GatewayPortFirst, fwd.GatewayPortLast);
+        services[GatewayService.UdpForward] = sink => GuestUdpActor.Props(net, sink, _pool, drops, fwd.GatewayPortFirst, fwd.GatewayPortLast, neighbors);
         services[GatewayService.ForwarderApi] = _ => GuestApiActor.Props(forwarder, fwd, drops);
         return fwd;
     }

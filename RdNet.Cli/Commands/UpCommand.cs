@@ -132,9 +132,9 @@ internal static class LocalRunner
             {
                 foreach (var p in plan.Publish)
                     Log($"published 127.0.0.1:{p.HostPort} → {plan.Network.Guest}:{p.GuestPort} (host-switch --port-forward)");
-                var psi = new System.Diagnostics.ProcessStartInfo("ip") { UseShellExecute = false };
-                foreach (var a in (string[])["netns", "exec", plan.Name, .. plan.Command]) psi.ArgumentList.Add(a);
-                command = System.Diagnostics.Process.Start(psi)!;
+                // With a parent-death signal of its own (ExecShim): a SIGKILLed rdnet run does not leave it running.
+                command = ExecShim.For(plan.Name, plan.Command);
+                ParentDeath.Start(command);
                 await command.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
                 status = command.ExitCode;
                 command.Dispose();

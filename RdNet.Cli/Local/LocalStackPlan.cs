@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using RdNet.Cli.Commands;
 using RdNet.Transport.Gateway;
+using RdNet.Transport.Linux;
 
 namespace RdNet.Cli.Local;
 
@@ -217,27 +218,8 @@ public sealed class LocalStackPlan
         return args;
     }
 
-    /// <summary>
-    /// udhcpc's script inside the namespace: configures the tap with ip(8) and never touches the machine's
-    /// /etc/resolv.conf (udhcpc's default script would, and it is shared with the host's mount namespace).
-    /// </summary>
-    public static string DhcpScript => """
-        #!/bin/sh
-        case "$1" in
-          deconfig)
-            ip -4 addr flush dev "$interface"
-            ip link set dev "$interface" up
-            ;;
-          bound|renew)
-            ip -4 addr flush dev "$interface"
-            ip addr add "$ip/$mask" dev "$interface"
-            [ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"
-            for r in $router; do ip route replace default via "$r" dev "$interface"; break; done
-            ;;
-        esac
-        exit 0
-
-        """.Replace("\r", "", StringComparison.Ordinal);
+    /// <summary>udhcpc's script inside the namespace (<see cref="UdhcpcScript"/>: ip(8) only, never the machine's /etc/resolv.conf).</summary>
+    public static string DhcpScript { get; } = UdhcpcScript.Build();
 
     /// <summary>The namespace's resolver: the gateway, which answers the local zones and forwards the rest.</summary>
     public string ResolvConf => $"# written by rdnet {Name}; removed when it stops\nnameserver {Network.Gateway}\n";

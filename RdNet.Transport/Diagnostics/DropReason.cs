@@ -232,4 +232,10 @@ public enum DropReason
     TapUnexpectedSegmentation,
     /// <summary>The tap asked for a checksum to be completed at a place outside the frame.</summary>
     TapChecksumOutOfFrame,
+
+    // The gateway's one frame classifier (review leftovers 2, RdNet.Transport/Gateway/GatewayCore.Classify)
+    /// <summary>A TCP segment for a unicast IP address that arrived by link-layer broadcast (RFC 1122 §3.3.6: discarded).</summary>
+    TcpLinkBroadcast,
+    /// <summary>A guest address the gateway learned (DHCP, ARP) beyond rdnet.switch.cam-capacity: not remembered; a forward to it uses the configured guest MAC.</summary>
+    NeighborTableFull,
 }

@@ -27,8 +27,10 @@ public sealed class GatewayCore
     private readonly bool _hasTcp;
     private ushort _ipId;
 
-    public GatewayCore(VirtualNetwork network, DhcpServer dhcp, FramePool pool, DropCounters drops, IReadOnlySet<GatewayService>? services = null)
+    public GatewayCore(VirtualNetwork network, DhcpServer dhcp, FramePool pool, DropCounters drops, IReadOnlySet<GatewayService>? services = null,
+        NeighborTable? neighbors = null)
     {
+        Neighbors = neighbors;
         _net = network;
         _dhcp = dhcp;
         _pool = pool;
@@ -38,6 +40,9 @@ public sealed class GatewayCore
     }
 
     public DropCounters Drops { get; }
+
+    /// <summary>Where the guests' MACs learned from DHCP and ARP go (none: nothing is learned).</summary>
+    public NeighborTable? Neighbors { get; }
 
     public long ArpReplies { get; private set; }
     public long EchoReplies { get; private set; }
@@ -51,52 +56,87 @@ public sealed class GatewayCore
     /// </summary>
     public GatewayService Process(ReadOnlySpan<byte> frame, DateTimeOffset now, IFrameSink replies)
     {
-        if (!EthernetFrame.TryCreate(frame, out var eth, out var reason))
+        switch (Classify(frame, out var eth, out var ip, out _, out var reason))
         {
-            Drops.Increment(reason);
-            return GatewayService.None;
-        }
-        if (eth.Destination != _net.GatewayMac && !eth.Destination.IsBroadcast)
-        {
-            Drops.Increment(DropReason.UnknownUnicast);
-            return GatewayService.None;
-        }
-        switch (eth.EtherType)
-        {
-            case EtherType.Arp:
+            case GatewayFrameClass.Arp:
                 ProcessArp(eth, replies);
                 return GatewayService.None;
-            case EtherType.Ipv4:
-                return ProcessIpv4(eth, now, replies);
+            case GatewayFrameClass.Ipv4:
+                return ProcessIpv4(eth, ip, now, replies);
+            case GatewayFrameClass.Tcp:
+                return GatewayService.Tcp;
             default:
-                Drops.Increment(DropReason.EthernetUnsupportedType);
-                return GatewayService.None;
+                return Drop(reason);
         }
     }
 
     /// <summary>
-    /// The fast path's test, safe on any thread (it reads only settings fixed at construction): whether
-    /// <paramref name="frame"/> is a valid TCP segment for the installed TCP service — unicast to the gateway's MAC,
-    /// IPv4, not a fragment, TCP checksum correct — and its 4-tuple. Exactly the frames <see cref="Process"/> would
-    /// hand to <see cref="GatewayService.Tcp"/>; anything else returns false and nothing is counted, so the caller
-    /// gives the frame to <see cref="Process"/>, which answers or counts it.
+    /// The fast path's test, safe on any thread (it reads only settings fixed at construction), and the same
+    /// <see cref="Classify"/> that <see cref="Process"/> uses: <see cref="GatewayFrameClass.Tcp"/> with the 4-tuple
+    /// for exactly the frames <see cref="Process"/> would hand to <see cref="GatewayService.Tcp"/>;
+    /// <see cref="GatewayFrameClass.Refused"/> with the reason <see cref="Process"/> would count (nothing is counted
+    /// here; the caller counts it); <see cref="GatewayFrameClass.Arp"/> or <see cref="GatewayFrameClass.Ipv4"/> for a
+    /// frame only <see cref="Process"/> can answer.
     /// </summary>
-    public bool TryReadTcpFlow(ReadOnlySpan<byte> frame, out Ipv4Address source, out ushort sourcePort, out Ipv4Address destination, out ushort destinationPort)
+    public GatewayFrameClass ClassifyTcp(ReadOnlySpan<byte> frame, out DropReason refused, out Ipv4Address source, out ushort sourcePort,
+        out Ipv4Address destination, out ushort destinationPort)
     {
-        source = destination = default;
-        sourcePort = destinationPort = 0;
-        if (!_hasTcp
-            || !EthernetFrame.TryCreate(frame, out var eth, out _)
-            || eth.EtherType != EtherType.Ipv4 || eth.Destination != _net.GatewayMac
-            || !Ipv4Packet.TryCreate(eth.Payload, out var ip, out _)
-            || ip.IsFragment || ip.Protocol != IpProtocol.Tcp
-            || !TcpSegment.TryCreate(ip.Payload, ip.Source, ip.Destination, out var tcp, out _))
-            return false;
-        source = ip.Source;
-        destination = ip.Destination;
-        sourcePort = tcp.SourcePort;
-        destinationPort = tcp.DestinationPort;
-        return true;
+        var kind = Classify(frame, out _, out var ip, out var tcp, out refused);
+        if (kind == GatewayFrameClass.Tcp)
+        {
+            source = ip.Source;
+            destination = ip.Destination;
+            sourcePort = tcp.SourcePort;
+            destinationPort = tcp.DestinationPort;
+        }
+        else
+        {
+            source = destination = default;
+            sourcePort = destinationPort = 0;
+        }
+        return kind;
+    }
+
+    /// <summary>
+    /// The one validation of a frame arriving at the gateway, shared by <see cref="Process"/> and the fast path
+    /// (<see cref="ClassifyTcp"/>) so the two cannot drift apart. Counts nothing: a refusal comes back as its reason.
+    /// TCP is taken only as a valid segment (checksum included), not a fragment, unicast to the gateway's MAC (RFC 1122
+    /// §3.3.6: a unicast datagram that arrived by link-layer broadcast is discarded), with the TCP service installed.
+    /// </summary>
+    private GatewayFrameClass Classify(ReadOnlySpan<byte> frame, out EthernetFrame eth, out Ipv4Packet ip, out TcpSegment tcp,
+        out DropReason reason)
+    {
+        ip = default;
+        tcp = default;
+        if (!EthernetFrame.TryCreate(frame, out eth, out reason))
+            return GatewayFrameClass.Refused;
+        var broadcast = eth.Destination.IsBroadcast;
+        if (eth.Destination != _net.GatewayMac && !broadcast)
+            return Refuse(DropReason.UnknownUnicast, out reason);
+        if (eth.EtherType == EtherType.Arp)
+            return GatewayFrameClass.Arp;
+        if (eth.EtherType != EtherType.Ipv4)
+            return Refuse(DropReason.EthernetUnsupportedType, out reason);
+        if (!Ipv4Packet.TryCreate(eth.Payload, out ip, out reason))
+            return GatewayFrameClass.Refused;
+        // No reassembly at the gateway: DHCP, ICMP echo and DNS fit one frame; TCP segments are sized by the MSS.
+        if (ip.IsFragment)
+            return Refuse(DropReason.Ipv4Fragment, out reason);
+        if (ip.Protocol != IpProtocol.Tcp)
+            return GatewayFrameClass.Ipv4;
+        if (!TcpSegment.TryCreate(ip.Payload, ip.Source, ip.Destination, out tcp, out reason))
+            return GatewayFrameClass.Refused;
+        if (broadcast)
+            return Refuse(DropReason.TcpLinkBroadcast, out reason);
+        if (!_hasTcp)
+            return Refuse(DropReason.TcpNoHandler, out reason);
+        return GatewayFrameClass.Tcp;
+    }
+
+    private static GatewayFrameClass Refuse(DropReason why, out DropReason reason)
+    {
+        reason = why;
+        return GatewayFrameClass.Refused;
     }
 
     /// <summary>Hands the frame to <paramref name="service"/> if installed, otherwise counts <paramref name="otherwise"/>.</summary>
@@ -114,13 +154,16 @@ public sealed class GatewayCore
             Drops.Increment(reason);
             return;
         }
+        var target = arp.TargetProtocol;
+        var forUs = target == _net.Gateway || target == _net.HostAlias;
+        if (arp.Operation == ArpOperation.Request && forUs) Neighbors?.Learn(arp.SenderProtocol, arp.SenderHardware);
+        else Neighbors?.Update(arp.SenderProtocol, arp.SenderHardware);
         if (arp.Operation != ArpOperation.Request)
         {
             Drops.Increment(DropReason.ArpNotRequest);
             return;
         }
-        var target = arp.TargetProtocol;
-        if (target != _net.Gateway && target != _net.HostAlias)
+        if (!forUs)
         {
             Drops.Increment(DropReason.ArpNotForUs);
             return;
@@ -136,19 +179,10 @@ public sealed class GatewayCore
         replies.Deliver(reply);
     }
 
-    private GatewayService ProcessIpv4(EthernetFrame eth, DateTimeOffset now, IFrameSink replies)
+    /// <summary>An IPv4 packet other than TCP that <see cref="Classify"/> accepted (parsed, not a fragment).</summary>
+    private GatewayService ProcessIpv4(EthernetFrame eth, Ipv4Packet ip, DateTimeOffset now, IFrameSink replies)
     {
-        if (!Ipv4Packet.TryCreate(eth.Payload, out var ip, out var reason))
-        {
-            Drops.Increment(reason);
-            return GatewayService.None;
-        }
-        if (ip.IsFragment)
-        {
-            // No reassembly at the gateway: DHCP, ICMP echo and (later) DNS fit one frame at MTU 1500.
-            Drops.Increment(DropReason.Ipv4Fragment);
-            return GatewayService.None;
-        }
+        DropReason reason;
         var toGateway = ip.Destination == _net.Gateway;
         var broadcast = ip.Destination.IsLimitedBroadcast || ip.Destination == _net.DirectedBroadcast;
         switch (ip.Protocol)
@@ -188,13 +222,6 @@ public sealed class GatewayCore
                 if (toGateway || broadcast)
                     return Drop(DropReason.UdpNoListener);
                 return Delegate(GatewayService.Udp, DropReason.Ipv4NotForGateway);
-            case IpProtocol.Tcp:
-                if (!TcpSegment.TryCreate(ip.Payload, ip.Source, ip.Destination, out _, out reason))
-                {
-                    Drops.Increment(reason);
-                    return GatewayService.None;
-                }
-                return Delegate(GatewayService.Tcp, DropReason.TcpNoHandler);
             default:
                 return Drop(DropReason.Ipv4UnsupportedProtocol);
         }
@@ -237,6 +264,8 @@ public sealed class GatewayCore
             if (reason != DropReason.None) Drops.Increment(reason);
             return;
         }
+        if (answer.Message.MessageType == DhcpMessageType.Ack)
+            Neighbors?.Learn(answer.Message.YourAddress, answer.Message.ClientHardwareAddress);
         var length = answer.Message.EncodedLength;
         var total = EthernetFrame.HeaderLength + 20 + 8 + length;
         var reply = Rent(total);

@@ -21,6 +21,9 @@ public static partial class ParentDeath
     private const int PR_SET_PDEATHSIG = 1;
     private const int SIGTERM = 15;
 
+    /// <summary>True once <see cref="TryApplyFromEnvironment"/> has set the signal (the parent was alive after it).</summary>
+    public static bool Applied { get; private set; }
+
     [LibraryImport("libc", SetLastError = true)]
     private static partial int prctl(int option, nuint arg2, nuint arg3, nuint arg4, nuint arg5);
 
@@ -54,6 +57,7 @@ public static partial class ParentDeath
             error = $"the parent process {parent} is gone";
             return false;
         }
+        Applied = true;
         return true;
     }
 

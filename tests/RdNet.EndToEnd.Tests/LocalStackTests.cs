@@ -283,4 +283,58 @@ public sealed class LocalStackTests
         Assert.Contains($"SIG{signal} received; passed on to the command", run.Output, StringComparison.Ordinal);
         AssertNothingLeft(s, run.Output);
     }
+
+    [Fact]
+    public async Task Run_killed_with_SIGKILL_takes_its_command_with_it_by_SIGTERM()
+    {
+        using var s = new StandIn();
+        // network-setup SIGKILLs what is left in the namespace when it goes; the command's own SIGTERM comes first, so
+        // it can stop in order as when rdnet run is terminated (the trap shows which signal ended it).
+        var mark = Path.Combine(Path.GetTempPath(), $"{s.Name}.signal");
+        const string SigLines = "grep -E '^Sig(Ign|Blk)' /proc/self/status";
+        using var run = s.Start("run", "--name", s.Name, "--outbound-allow", "127.0.0.0/8", "--dns-upstream", "127.0.0.1:9",
+            "--", "sh", "-c", $"trap 'echo TERM > {mark}; exit 0' TERM; {SigLines}; echo command-pid $$; while :; do sleep 0.2; done");
+        var ready = await Harness.WaitUntil(() => run.Output.Contains("command-pid", StringComparison.Ordinal) || run.HasExited, TimeSpan.FromSeconds(120));
+        Assert.True(ready && !run.HasExited, run.Output);
+        var pidLine = run.Output.Split('\n').First(l => l.StartsWith("command-pid ", StringComparison.Ordinal));
+        var command = int.Parse(pidLine["command-pid ".Length..].Trim(), CultureInfo.InvariantCulture);
+        // The exec shim on the way (a .NET process, which ignores SIGPIPE) hands the command the signal state a
+        // directly started one has, except that SIGPIPE is always the default (the test runner may ignore it).
+        var direct = Harness.Run("sh", ["-c", SigLines]).Stdout;
+        const ulong SigPipe = 1UL << (13 - 1);
+        Assert.Equal(SignalMask(direct, "SigBlk"), SignalMask(run.Output, "SigBlk"));
+        Assert.Equal(SignalMask(direct, "SigIgn") & ~SigPipe, SignalMask(run.Output, "SigIgn"));
+        try
+        {
+            // Past the thread pool's idle retirement (~20 s): the signal follows the thread that forked, so the
+            // command must be tied to rdnet run's spawner thread, not to a pool thread that retires.
+            await Task.Delay(TimeSpan.FromSeconds(25));
+            Assert.True(IsCommand(command) && !File.Exists(mark), $"the command stopped while rdnet run was alive\n{run.Output}");
+
+            Harness.Run("kill", ["-KILL", run.Pid.ToString(CultureInfo.InvariantCulture)]);
+            Assert.True(run.WaitForExit(TimeSpan.FromSeconds(10)), run.Output);
+            var gone = await Harness.WaitUntil(() => !IsCommand(command), TimeSpan.FromSeconds(5));
+            Assert.True(gone, $"the command (pid {command}) outlived a SIGKILLed rdnet run\n{run.Output}");
+            Assert.True(File.Exists(mark), $"the command did not get SIGTERM (killed without it)\n{run.Output}");
+            Assert.Equal("TERM\n", File.ReadAllText(mark));
+        }
+        finally
+        {
+            // Its namespace may be gone already, out of the stand-in's reach.
+            if (IsCommand(command)) Harness.Run("kill", ["-KILL", command.ToString(CultureInfo.InvariantCulture)]);
+            File.Delete(mark);
+        }
+    }
+
+    private static bool IsCommand(int pid)
+    {
+        try { return File.ReadAllText($"/proc/{pid}/cmdline").StartsWith("sh\0-c\0trap ", StringComparison.Ordinal); }
+        catch (IOException) { return false; }
+    }
+
+    private static ulong SignalMask(string status, string field)
+    {
+        var line = status.Split('\n').Single(l => l.StartsWith(field + ":", StringComparison.Ordinal));
+        return ulong.Parse(line[(field.Length + 1)..].Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+    }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using RdNet.Transport.Linux;
 
 namespace RdNet.EndToEnd.Tests;
 
@@ -25,24 +26,9 @@ public sealed class NetworkSandbox : IDisposable
         SocketPath = Path.Combine(Dir, "host-switch.sock");
         DhcpScript = Path.Combine(Dir, "dhcp.sh");
         DhcpEnvFile = Path.Combine(Dir, "dhcp.env");
-        // Our own udhcpc script: configures eth0 with ip(8) and records what it was given; never touches /etc/resolv.conf.
-        File.WriteAllText(DhcpScript, $$"""
-            #!/bin/sh
-            case "$1" in
-              deconfig)
-                ip -4 addr flush dev "$interface"
-                ip link set dev "$interface" up
-                ;;
-              bound|renew)
-                ip -4 addr flush dev "$interface"
-                ip addr add "$ip/$mask" dev "$interface"
-                [ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"
-                for r in $router; do ip route replace default via "$r" dev "$interface"; break; done
-                echo "event=$1 ip=$ip mask=$mask router=$router dns=$dns mtu=$mtu search=$search lease=$lease serverid=$serverid" >> "{{DhcpEnvFile}}"
-                ;;
-            esac
-            exit 0
-            """.Replace("\r", "", StringComparison.Ordinal));
+        // rdnet up's udhcpc script (ip(8) only, never /etc/resolv.conf), also recording what udhcpc passed it.
+        File.WriteAllText(DhcpScript, UdhcpcScript.Build(
+            $"echo \"event=$1 ip=$ip mask=$mask router=$router dns=$dns mtu=$mtu search=$search lease=$lease serverid=$serverid\" >> \"{DhcpEnvFile}\""));
         File.SetUnixFileMode(DhcpScript, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         // vm-switch is started through a link named after the role, exactly as Rancher Desktop invokes it.
         VmSwitchLink = Path.Combine(Dir, "vm-switch");

@@ -79,4 +79,22 @@ public sealed class GuestUdpActorTests : TestKit, IDisposable
         base.Dispose();
         _sent.Dispose();
     }
+
+    [Fact]
+    public void A_guest_that_has_not_replied_yet_gets_the_mac_the_gateway_learned_for_it_not_the_configured_one()
+    {
+        var learned = new MacAddress(0x0200_0000_0042);
+        var other = Ipv4Address.Parse("192.168.127.5");
+        var table = new NeighborTable(_net, 16, _drops);
+        Assert.True(table.Learn(other, learned));
+        var service = Sys.ActorOf(GuestUdpActor.Props(_net, _sent, _pool, _drops, 40000, 40001, table));
+        service.Tell(new SendToGuest(other, 53, [1]), CreateTestProbe().Ref);
+        Assert.True(EthernetFrame.TryCreate(_sent.Receive(Wait)!, out var eth, out _));
+        Assert.Equal(learned, eth.Destination);
+
+        // An address the gateway knows nothing of: the configured guest MAC, as before.
+        service.Tell(new SendToGuest(Guest, 53, [2]), CreateTestProbe().Ref);
+        Assert.True(EthernetFrame.TryCreate(_sent.Receive(Wait)!, out eth, out _));
+        Assert.Equal(GuestMac, eth.Destination);
+    }
 }

@@ -77,7 +77,17 @@ public sealed class GatewayFastPathTests : TestKit
     }
 
     [Fact]
-    public void A_segment_with_a_bad_checksum_is_counted_by_the_gateway_and_reaches_no_one()
+    public void A_segment_that_arrived_by_link_broadcast_is_counted_and_reaches_no_one()
+    {
+        // Before the shared classifier the fast path refused it but the gateway actor handed it to the NAT.
+        _guest.Send(TcpFrame(GuestMac, MacAddress.Broadcast, Guest, Remote, 40001, 80, TcpFlags.Syn, []));
+        AwaitCondition(() => Core.Drops[DropReason.TcpLinkBroadcast] == 1, Wait);
+        _nat.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        _flow.ExpectNoMsg(TimeSpan.Zero);
+    }
+
+    [Fact]
+    public void A_segment_with_a_bad_checksum_is_counted_and_reaches_no_one()
     {
         var bad = TcpFrame(GuestMac, GatewayMac, Guest, Remote, 40000, 80, TcpFlags.Ack, [9, 9]);
         bad[^1] ^= 0xFF; // payload changed after the checksum

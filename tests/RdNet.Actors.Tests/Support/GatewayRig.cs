@@ -29,10 +29,13 @@ public static class GatewayRig
         public static Props Props(IActorRef probe) => Akka.Actor.Props.Create(() => new Relay(probe));
     }
 
-    public static GatewayCore Core(VirtualNetwork net, FramePool pool, IEnumerable<GatewayService> services) =>
+    public static GatewayCore Core(VirtualNetwork net, FramePool pool, IEnumerable<GatewayService> services, NeighborTable? neighbors = null) =>
         new(net, new DhcpServer(new DhcpServerOptions(net.Gateway, net.Network, net.PrefixLength, net.Gateway, [net.Gateway], 1500,
                 TimeSpan.FromHours(1), new Dictionary<MacAddress, Ipv4Address>(), [net.Gateway, net.HostAlias], [], 64, TimeSpan.FromSeconds(30))),
-            pool, new DropCounters(), new HashSet<GatewayService>(services));
+            pool, neighbors is null ? new DropCounters() : Drops(neighbors), new HashSet<GatewayService>(services), neighbors);
+
+    /// <summary>Where <paramref name="neighbors"/> counts (the gateway and its table share one set of counters).</summary>
+    private static DropCounters Drops(NeighborTable neighbors) => neighbors.Drops;
 
     /// <summary>Starts router and gateway from <paramref name="kit"/> (whose test actor sees the attachments) and attaches a guest link.</summary>
     public static (IActorRef Router, IActorRef Gateway, LinkPeer Guest) Start(TestKitBase kit, FramePool pool, VirtualNetwork net, GatewayCore core,
