@@ -142,9 +142,12 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
             OfferHold: s.DhcpOfferHold));
         var drops = new DropCounters();
         var tcpFlows = new TcpFlowTable();
+        // Guests' MACs as the gateway learns them from DHCP and ARP: a forward's first datagram or dial to a guest that
+        // has not spoken to it yet goes to that guest's MAC, not the configured one.
+        var neighbors = new NeighborTable(net, s.CamCapacity, drops);
         var services = new Dictionary<GatewayService, Func<IFrameSink, Props>>
         {
-            [GatewayService.Tcp] = sink => TcpNatActor.Props(sink, _pool, drops, net, _config.Egress, s.Tcp, flows: tcpFlows),
+            [GatewayService.Tcp] = sink => TcpNatActor.Props(sink, _pool, drops, net, _config.Egress, s.Tcp, flows: tcpFlows, gatewayNeighbors: neighbors),
         };
         AddDns(services, net, drops);
         // UDP NAT and ICMP echo forwarding (issue 5): each counts its own drops (logged with --debug / in its stats).
@@ -153,9 +156,6 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
         var icmp = IcmpEchoSettings.FromConfig(config);
         services[GatewayService.Udp] = sink => UdpNatActor.Props(net, _config.Egress, sink, _pool, new DropCounters(), udp);
         services[GatewayService.Icmp] = sink => IcmpEchoActor.Props(net, _config.Egress, sink, _pool, new DropCounters(), icmp);
-        // Guests' MACs as the gateway learns them from DHCP and ARP: a forward's first datagram to a guest that has not
-        // spoken to it yet goes to that guest's MAC, not the configured one.
-        var neighbors = new NeighborTable(net, s.CamCapacity, drops);
         var forwarding = AddForwarding(services, net, drops, neighbors);
         var core = new GatewayCore(net, dhcp, _pool, drops, new HashSet<GatewayService>(services.Keys), neighbors);
         // Guest TCP to .1:53 is DNS over TCP, served by the DNS service through the TCP stack; .1:80 is the forwarder API.

@@ -12,7 +12,7 @@ using static RdNet.Actors.Switch.SwitchProtocol;
 
 namespace RdNet.Actors.Roles;
 
-public sealed record VmSwitchConfig(LinkEndpoint HostLink, TapDevice Tap, string? DhcpScript, RdNetSettings Settings, bool RunDhcpClient, bool TracePackets = false, bool LogTraffic = false, PacketTrace? Trace = null);
+public sealed record VmSwitchConfig(LinkEndpoint HostLink, TapDevice Tap, string? DhcpScript, RdNetSettings Settings, bool RunDhcpClient, bool LogTraffic = false, PacketTrace? Trace = null);
 
 /// <summary>
 /// Root of vm-switch: a small router with two ports, the tap and the link to host-switch, plus the DHCP client.
@@ -111,7 +111,7 @@ public sealed class VmSwitchActor : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         var s = _config.Settings;
-        _router = Context.ActorOf(RouterActor.Props(new RouterOptions(s.CamCapacity, s.CamAgeing, s.CamSweepInterval, s.MaxPorts, TracePackets: _config.TracePackets, Trace: _config.Trace)), "switch");
+        _router = Context.ActorOf(RouterActor.Props(new RouterOptions(s.CamCapacity, s.CamAgeing, s.CamSweepInterval, s.MaxPorts, Trace: _config.Trace)), "switch");
         Context.Watch(_router);
         _router.Tell(new AttachLink(new TapLink(_config.Tap, _pool, s.Link), TapPortName));
         Self.Tell(Connect.Instance);

@@ -8,7 +8,7 @@ using static RdNet.Actors.Switch.SwitchProtocol;
 
 namespace RdNet.Actors.Switch;
 
-public sealed record RouterOptions(int CamCapacity, TimeSpan CamAgeing, TimeSpan SweepInterval, int MaxPorts, PcapWriter? Pcap = null, bool TracePackets = false, PacketTrace? Trace = null);
+public sealed record RouterOptions(int CamCapacity, TimeSpan CamAgeing, TimeSpan SweepInterval, int MaxPorts, PcapWriter? Pcap = null, PacketTrace? Trace = null);
 
 /// <summary>
 /// The L2 switch: every frame from every port is switched by this router's <see cref="SwitchFabric"/> (on the thread
@@ -36,7 +36,7 @@ public sealed class RouterActor : ReceiveActor, IWithTimers
     {
         _options = options;
         _clock = clock ?? (() => Environment.TickCount64);
-        _trace = options.Trace ?? new PacketTrace(options.TracePackets);
+        _trace = options.Trace ?? new PacketTrace(false);
         _core = new SwitchCore(new CamTable(options.CamCapacity, options.CamAgeing), new DropCounters());
         _fabric = new SwitchFabric(_core, options, _trace, _clock, _log);
 

@@ -43,11 +43,15 @@ public sealed class TcpNatActor : ReceiveActor
     private uint _nextDialPort;
     // Guest MACs seen on SYNs, for connections the gateway opens into the guest (port forwards); at most max-flows.
     private readonly Dictionary<Ipv4Address, MacAddress> _neighbors = [];
+    // ...else what the gateway learned from DHCP and ARP (null in tests that have no gateway).
+    private readonly NeighborTable? _gatewayNeighbors;
 
     public TcpNatActor(IFrameSink sink, FramePool pool, DropCounters drops, VirtualNetwork network, EgressPolicy egress,
-        TcpNatSettings settings, IReadOnlyDictionary<ushort, IActorRef>? localPorts, TcpFlowTable? flows = null)
+        TcpNatSettings settings, IReadOnlyDictionary<ushort, IActorRef>? localPorts, TcpFlowTable? flows = null,
+        NeighborTable? gatewayNeighbors = null)
     {
         _flows = flows ?? new TcpFlowTable();
+        _gatewayNeighbors = gatewayNeighbors;
         _sink = sink;
         _pool = pool;
         _drops = drops;
@@ -196,7 +200,7 @@ public sealed class TcpNatActor : ReceiveActor
             Sender.Tell(new GuestDialRefused(refusal));
             return;
         }
-        var mac = _neighbors.TryGetValue(guest, out var known) ? known : _net.GuestMac;
+        var mac = _neighbors.TryGetValue(guest, out var known) ? known : _gatewayNeighbors?.MacFor(guest) ?? _net.GuestMac;
         var child = Context.ActorOf(TcpFlowActor.PropsDial(key, mac, d.HostSocket, _settings, _net, _pool, _sink, _drops), $"d{_nextId++}");
         Context.Watch(child);
         _flows.Set(key, child);
@@ -238,6 +242,7 @@ public sealed class TcpNatActor : ReceiveActor
     protected override void PostStop() => _flows.Clear();
 
     public static Props Props(IFrameSink sink, FramePool pool, DropCounters drops, VirtualNetwork network, EgressPolicy egress,
-        TcpNatSettings settings, IReadOnlyDictionary<ushort, IActorRef>? localPorts = null, TcpFlowTable? flows = null) =>
-        Akka.Actor.Props.Create(() => new TcpNatActor(sink, pool, drops, network, egress, settings, localPorts, flows));
+        TcpNatSettings settings, IReadOnlyDictionary<ushort, IActorRef>? localPorts = null, TcpFlowTable? flows = null,
+        NeighborTable? gatewayNeighbors = null) =>
+        Akka.Actor.Props.Create(() => new TcpNatActor(sink, pool, drops, network, egress, settings, localPorts, flows, gatewayNeighbors));
 }

@@ -54,7 +54,7 @@ internal static class VmSwitchCommand
                 {
                     settings = settings.ForGuestSide();
                     var pool = settings.CreatePool();
-                    system.ActorOf(VmSwitchActor.Props(new VmSwitchConfig(endpoint, tap!, script, settings, RunDhcpClient: true, TracePackets: parse.GetValue(trace), LogTraffic: common.Debug, Trace: packetTrace), pool, exit), "vm-switch");
+                    system.ActorOf(VmSwitchActor.Props(new VmSwitchConfig(endpoint, tap!, script, settings, RunDhcpClient: true, LogTraffic: common.Debug, Trace: packetTrace), pool, exit), "vm-switch");
                 }, ct, beforeStart: settings =>
                 {
                     tap = CreateTap(name, tapMac, settings.TapCoalesce);

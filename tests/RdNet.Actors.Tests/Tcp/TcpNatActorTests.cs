@@ -289,6 +289,32 @@ public sealed class TcpNatActorTests : TestKit, IDisposable
         Assert.Equal(1, Stats().Flows);
     }
 
+    [Fact]
+    public void A_dial_into_a_guest_that_never_sent_a_SYN_goes_to_the_MAC_the_gateway_learned_for_it()
+    {
+        var other = new Ipv4Address(192, 168, 127, 3);
+        var learned = MacAddress.Parse("02:00:00:00:00:03");
+        var neighbors = new NeighborTable(_net, 16, _drops);
+        Assert.True(neighbors.Learn(other, learned));
+        using var frames = new Support.FrameCollector();
+        var nat = Sys.ActorOf(TcpNatActor.Props(frames, _pool, _drops, _net, new EgressPolicy([Ipv4Cidr.Parse("127.0.0.0/8")], []),
+            TcpNatSettings.Default, gatewayNeighbors: neighbors));
+        using var a = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        using var b = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        nat.Tell(new TcpNatProtocol.DialGuest(a, other, 8080, 40000, 40010), TestActor);
+        nat.Tell(new TcpNatProtocol.DialGuest(b, _net.Guest, 8080, 40000, 40010), TestActor);
+        ExpectMsg<TcpNatProtocol.GuestDialStarted>(Wait);
+        ExpectMsg<TcpNatProtocol.GuestDialStarted>(Wait);
+        static bool SynTo(byte[] f, Ipv4Address to) => f.Length >= 54 && Ipv4Address.Read(f.AsSpan(30)) == to && (f[47] & (byte)TcpFlags.Syn) != 0;
+        var toOther = frames.Receive(Wait, f => SynTo(f, other));
+        Assert.NotNull(toOther);
+        Assert.Equal(learned, MacAddress.Read(toOther.AsSpan(0, 6)));
+        // An address the gateway never learned keeps the configured guest MAC.
+        var toGuest = frames.Receive(Wait, f => SynTo(f, _net.Guest));
+        Assert.NotNull(toGuest);
+        Assert.Equal(_net.GuestMac, MacAddress.Read(toGuest.AsSpan(0, 6)));
+    }
+
     protected override void Dispose(bool disposing)
     {
         _server.Stop();
