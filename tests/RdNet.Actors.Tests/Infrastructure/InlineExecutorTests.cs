@@ -1,13 +1,19 @@
 using Akka.Actor;
+using Akka.Configuration;
 using Akka.TestKit.Xunit2;
-using RdNet.Actors.Tests.Support;
 
 namespace RdNet.Actors.Tests.Infrastructure;
 
 /// <summary>The dispatcher of the connection actors (rdnet-inline-dispatcher, as in hocon/rdnet.hocon).</summary>
-public sealed class InlineExecutorTests() : TestKit(InlineDispatcherConfig.Hocon)
+public sealed class InlineExecutorTests() : TestKit(ConfigurationFactory.ParseString("""
+    rdnet-inline-dispatcher {
+      type = Dispatcher
+      executor = "RdNet.Actors.Infrastructure.InlineExecutorConfigurator, RdNet.Actors"
+      throughput = 64
+    }
+    """))
 {
-    private const string Dispatcher = InlineDispatcherConfig.Id;
+    private const string Dispatcher = "rdnet-inline-dispatcher";
 
     private sealed record WhichThread;
     private sealed record Count(int Value);

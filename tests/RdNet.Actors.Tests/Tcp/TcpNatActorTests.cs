@@ -27,7 +27,7 @@ public sealed class TcpNatActorTests : TestKit, IDisposable
     private readonly TcpListener _server = new(IPAddress.Loopback, 0);
     private IActorRef _nat = ActorRefs.Nobody;
 
-    public TcpNatActorTests() : base(Support.InlineDispatcherConfig.Hocon)
+    public TcpNatActorTests()
     {
         _guest = new GuestTcpStack(_pool, _net);
         _server.Start();
@@ -68,12 +68,10 @@ public sealed class TcpNatActorTests : TestKit, IDisposable
         return buf;
     }
 
-    [Theory]
-    [InlineData("")]
-    [InlineData(Support.InlineDispatcherConfig.Id)]
-    public async Task A_guest_connection_reaches_the_host_socket_and_both_directions_half_close_independently(string dispatcher)
+    [Fact]
+    public async Task A_guest_connection_reaches_the_host_socket_and_both_directions_half_close_independently()
     {
-        StartNat(TcpNatSettings.Default with { IdleCheckInterval = TimeSpan.FromSeconds(1), FlowDispatcher = dispatcher });
+        StartNat();
         var (conn, _) = _guest.Connect(_net.HostAlias, ServerPort);
         using var host = await _server.AcceptSocketAsync().WaitAsync(Wait);
         Assert.True(_guest.RunUntil(() => conn.IsEstablished, Wait), $"guest state {conn.State}");
@@ -256,12 +254,10 @@ public sealed class TcpNatActorTests : TestKit, IDisposable
         Assert.Equal(0, Stats().ConnectsInFlight);
     }
 
-    [Theory]
-    [InlineData("")]
-    [InlineData(Support.InlineDispatcherConfig.Id)]
-    public async Task A_failing_flow_resets_its_guest_and_closes_its_socket_while_its_sibling_keeps_working(string dispatcher)
+    [Fact]
+    public async Task A_failing_flow_resets_its_guest_and_closes_its_socket_while_its_sibling_keeps_working()
     {
-        StartNat(TcpNatSettings.Default with { IdleCheckInterval = TimeSpan.FromSeconds(1), FlowDispatcher = dispatcher });
+        StartNat();
         var (victim, _) = _guest.Connect(_net.HostAlias, ServerPort);
         using var victimHost = await _server.AcceptSocketAsync().WaitAsync(Wait);
         var (sibling, _) = _guest.Connect(_net.HostAlias, ServerPort);
