@@ -533,13 +533,10 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
     public static Props Props(FlowKey key, MacAddress guestMac, FrameBuffer syn, FlowTarget target, TcpNatSettings settings,
         VirtualNetwork network, FramePool pool, IFrameSink sink, DropCounters drops) =>
         // Not the expression form: that one compiles the argument expressions for every flow (a connect-rate cost).
-        WithFlowDispatcher(Akka.Actor.Props.Create<TcpFlowActor>(key, guestMac, syn, target, settings, network, pool, sink, drops), settings);
+        Akka.Actor.Props.Create<TcpFlowActor>(key, guestMac, syn, target, settings, network, pool, sink, drops);
 
     /// <summary>A flow that dials the guest for an accepted host connection (port forwarding); owns <paramref name="host"/>.</summary>
     public static Props PropsDial(FlowKey key, MacAddress guestMac, Socket host, TcpNatSettings settings,
         VirtualNetwork network, FramePool pool, IFrameSink sink, DropCounters drops) =>
-        WithFlowDispatcher(Akka.Actor.Props.Create<TcpFlowActor>(key, guestMac, host, settings, network, pool, sink, drops), settings);
-
-    private static Props WithFlowDispatcher(Props props, TcpNatSettings settings) =>
-        settings.FlowDispatcher.Length == 0 ? props : props.WithDispatcher(settings.FlowDispatcher);
+        Akka.Actor.Props.Create<TcpFlowActor>(key, guestMac, host, settings, network, pool, sink, drops);
 }

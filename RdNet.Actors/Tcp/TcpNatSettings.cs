@@ -32,12 +32,6 @@ public sealed record TcpNatSettings(
     /// </summary>
     public int MinBufferSegments { get; init; } = 16;
 
-    /// <summary>
-    /// flow-dispatcher: the Akka dispatcher of the connection actors (a hocon path), empty for the default one.
-    /// "rdnet-inline-dispatcher" runs a connection's turn on the thread that brought its segment or socket completion.
-    /// </summary>
-    public string FlowDispatcher { get; init; } = "";
-
     public static TcpNatSettings FromConfig(Config rdnet)
     {
         var t = rdnet.GetConfig("tcp") ?? throw new ConfigurationException("the 'rdnet.tcp' section is missing from hocon/");
@@ -59,7 +53,6 @@ public sealed record TcpNatSettings(
             MaxSynRetransmissions: t.GetInt("max-syn-retransmissions"))
         {
             MinBufferSegments = t.GetInt("min-buffer-segments"),
-            FlowDispatcher = t.GetString("flow-dispatcher", ""),
         };
     }
 
