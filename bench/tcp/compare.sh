@@ -17,9 +17,10 @@
 # has none, its work is kernel time nobody owns) over everything a run measures after start-up, and over the two
 # iperf3 TCP runs alone, divided by the gigabytes they moved. Memory: VmRSS of the same processes right after
 # start-up and with --idle connections opened from the guest to a host server and held idle.
-# Warm-up: before measuring, every stack runs each TCP workload (iperf3 both ways, both connect loops, request/response)
-# for --warmup seconds unmeasured, so a just-started process is measured in its steady state (RdNet's .NET code is
-# compiled, and recompiled with profile data, during its first seconds; the C stacks have nothing to warm). 0 = none.
+# Warm-up: every stack runs each TCP workload (iperf3 both ways, both connect loops, request/response) for --warmup
+# seconds unmeasured right before that workload is measured, so a just-started process is measured in its steady state
+# (RdNet's .NET code is compiled, and recompiled with profile data, during its first seconds; the C stacks have nothing
+# to warm). "CPU s per run" includes the connect and request/response warm-ups; CPU per GB does not. 0 = none.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MTU=1500 SECS=5 RUNS=3 STACKS="veth rdnet slirp4netns pasta" UDP_RATES="500M 1G" IDLE=1000 PY_RATE="veth" WARMUP=2
@@ -114,6 +115,20 @@ per_conn() { python3 -c 'import sys; b,h,n=sys.argv[1:]; print("%.1f" % ((int(h)
 # CPU seconds per gigabyte the two iperf3 runs moved ($SECS seconds each at the measured Gbit/s)
 cpu_per_gb() { python3 -c 'import sys; t,hz,secs,u,d=sys.argv[1:]; gb=(float(u)+float(d))*float(secs)/8; print("%.2f" % (int(t)/int(hz)/gb) if gb > 0 else "err")' "$1" "$HZ" "$SECS" "$2" "$3" 2>/dev/null || echo err; }
 
+# Runs one workload --warmup seconds unmeasured right before it is measured (so no stack measures one workload
+# after another's warm-up: slirp4netns slows down as closed connections pile up).
+warm() {
+  [ "$WARMUP" = 0 ] && return 0
+  case "$1" in
+    iperf) in_g iperf3 -c "$addr" -p 5201 -t "$WARMUP" >/dev/null 2>&1 || true
+           in_g iperf3 -c "$addr" -p 5201 -t "$WARMUP" -R >/dev/null 2>&1 || true ;;
+    rate) in_g "$CONNB" rate "$addr" 5400 "$WARMUP" server >/dev/null 2>&1 || true
+          in_g "$CONNB" rate "$addr" 5400 "$WARMUP" client >/dev/null 2>&1 || true ;;
+    rr) in_g python3 "$NETBENCH" rr "$addr" 5300 1000 >/dev/null 2>&1 || true ;;
+  esac
+  sleep 0.5
+}
+
 declare -A R
 for stack in $STACKS; do
   up=() down=() rs=() rc=() p50=() p99=() u50=() u99=() ulost=() prs=() prc=() cpu=() cpugb=() rss0=() rssi=() perconn=()
@@ -131,18 +146,12 @@ for stack in $STACKS; do
       idle="rss $(kib_mib "$base") MiB, with $opened idle connections $(kib_mib "$held") MiB ($errs failed)"
       sleep 1
     fi
-    if [ "$WARMUP" != 0 ]; then
-      in_g iperf3 -c "$addr" -p 5201 -t "$WARMUP" >/dev/null 2>&1 || true
-      in_g iperf3 -c "$addr" -p 5201 -t "$WARMUP" -R >/dev/null 2>&1 || true
-      in_g "$CONNB" rate "$addr" 5400 "$WARMUP" server >/dev/null 2>&1 || true
-      in_g "$CONNB" rate "$addr" 5400 "$WARMUP" client >/dev/null 2>&1 || true
-      in_g python3 "$NETBENCH" rr "$addr" 5300 1000 >/dev/null 2>&1 || true
-      sleep 1
-    fi
+    warm iperf
     t0=$(cpu_ticks)
     up+=("$(in_g iperf3 -c "$addr" -p 5201 -t "$SECS" -J 2>/dev/null | gbits)")
     down+=("$(in_g iperf3 -c "$addr" -p 5201 -t "$SECS" -R -J 2>/dev/null | gbits)")
     t1=$(cpu_ticks)
+    warm rate
     read -r a e1 < <(in_g "$CONNB" rate "$addr" 5400 "$SECS" server || echo "err 0"); rs+=("$a")
     read -r a e2 < <(in_g "$CONNB" rate "$addr" 5400 "$SECS" client || echo "err 0"); rc+=("$a")
     pyrep=""
@@ -151,6 +160,7 @@ for stack in $STACKS; do
       read -r a _ < <(in_g python3 "$NETBENCH" rate "$addr" 5300 "$SECS" client || echo "err 0"); prc+=("$a")
       pyrep=" (python ${prs[-1]}/${prc[-1]})"
     fi
+    warm rr
     read -r a b < <(in_g python3 "$NETBENCH" rr "$addr" 5300 2000 || echo "err err"); p50+=("$a"); p99+=("$b")
     read -r a b c < <(in_g python3 "$NETBENCH" urr "$addr" 5300 1000 || echo "err err err"); u50+=("$a"); u99+=("$b"); ulost+=("$c")
     urep=""
