@@ -14,7 +14,7 @@ namespace RdNet.Transport.Linux;
 /// no offload is asked for reads (TUNSETOFFLOAD is never called), so the kernel still hands over
 /// whole, checksummed frames of at most the MTU.
 /// </summary>
-public sealed class TapDevice : IDisposable
+public sealed partial class TapDevice : IDisposable
 {
     private readonly FdHandle _handle;
 
@@ -122,6 +122,49 @@ public sealed class TapDevice : IDisposable
             if (addRef) _handle.DangerousRelease();
         }
     }
+
+    /// <summary>
+    /// Injects one frame given in two pieces (e.g. a virtio-net header and the frame) with one writev(2), so neither is
+    /// copied. False when the kernel's queue is full (EAGAIN/ENOBUFS), as <see cref="Write(ReadOnlySpan{byte})"/>.
+    /// </summary>
+    public unsafe bool Write(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second)
+    {
+        var addRef = false;
+        try
+        {
+            _handle.DangerousAddRef(ref addRef);
+            fixed (byte* a = first)
+            fixed (byte* b = second)
+            {
+                var iov = stackalloc IoVector[2];
+                iov[0] = new IoVector { Base = a, Length = (nuint)first.Length };
+                iov[1] = new IoVector { Base = b, Length = (nuint)second.Length };
+                while (true)
+                {
+                    long n = writev(Fd, iov, 2);
+                    if (n >= 0) return true;
+                    var errno = Marshal.GetLastPInvokeError();
+                    if (errno == LibC.EINTR) continue;
+                    if (errno == LibC.EAGAIN || errno == LibC.ENOBUFS) return false;
+                    throw new LinuxNetworkException("writev", Name, errno);
+                }
+            }
+        }
+        finally
+        {
+            if (addRef) _handle.DangerousRelease();
+        }
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private unsafe struct IoVector
+    {
+        public byte* Base;
+        public nuint Length;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial nint writev(int fd, IoVector* iov, int count);
 
     /// <summary>Waits until a frame can be read (or the descriptor reports an error). False on timeout or EINTR. A negative timeout waits forever.</summary>
     public bool WaitReadable(int timeoutMilliseconds) => Poll(LibC.POLLIN, timeoutMilliseconds);

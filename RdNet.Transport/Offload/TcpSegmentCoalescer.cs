@@ -66,7 +66,9 @@ public sealed class TcpSegmentCoalescer
     /// <summary>Offers the next frame queued for the tap; see <see cref="CoalesceResult"/> for what to do next.</summary>
     public CoalesceResult Offer(ReadOnlySpan<byte> frame)
     {
-        if (frame.Length > EthernetHeaderLength + _maxPacketLength
+        // A frame over half the run limit leaves no room for a second segment of its size (at MTU 65520 every full one):
+        // it is written alone, without being copied or checksummed here (the guest verifies it as any plain frame).
+        if (frame.Length - EthernetHeaderLength > _maxPacketLength / 2
             || !IsPlainDataSegment(frame, out int tcpHeaderLength, out int payloadLength)) return CoalesceResult.Ineligible;
         if (_segments == 0)
         {

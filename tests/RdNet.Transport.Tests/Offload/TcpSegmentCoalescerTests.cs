@@ -119,12 +119,21 @@ public class TcpSegmentCoalescerTests
     [Fact]
     public void A_run_stops_below_the_IP_length_limit()
     {
-        var c = new TcpSegmentCoalescer(maxIpLength: 20 + 32 + 2 * 1448);
+        var c = new TcpSegmentCoalescer(maxIpLength: 20 + 32 + 3 * 1448 - 1);
         Assert.Equal(CoalesceResult.Added, c.Offer(new Seg(1, 1448).Frame()));
         Assert.Equal(CoalesceResult.Added, c.Offer(new Seg(1449, 1448).Frame()));
         Assert.Equal(CoalesceResult.RunEnded, c.Offer(new Seg(2897, 1448).Frame()));
         var written = c.Complete();
         Assert.Equal(20 + 32 + 2 * 1448, BinaryPrimitives.ReadUInt16BigEndian(written[(VirtioNetHeader.Length + 16)..]));
+    }
+
+    [Fact]
+    public void A_segment_over_half_the_limit_is_written_alone_as_no_second_one_of_its_size_fits()
+    {
+        var c = new TcpSegmentCoalescer();
+        Assert.Equal(CoalesceResult.Ineligible, c.Offer(new Seg(1, 40_000).Frame()));
+        Assert.Equal(CoalesceResult.Added, c.Offer(new Seg(1, 30_000).Frame()));
+        Assert.Equal(CoalesceResult.Added, c.Offer(new Seg(30_001, 30_000).Frame()));
     }
 
     public static TheoryData<string, byte[]> Ineligible()
