@@ -178,8 +178,7 @@ public sealed class IcmpEchoActor : ReceiveActor, IWithTimers
             return;
         }
         var source = ip.Source;
-        if (!_network.Contains(source) || source == _network.Gateway || source == _network.HostAlias
-            || source == _network.Network || source == _network.DirectedBroadcast)
+        if (!_network.IsGuestAddress(source))
         {
             _drops.Increment(DropReason.Ipv4BadSource);
             return;

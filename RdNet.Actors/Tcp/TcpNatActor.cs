@@ -185,7 +185,7 @@ public sealed class TcpNatActor : ReceiveActor
     {
         var guest = d.Guest;
         string? refusal = null;
-        if (!_net.Contains(guest) || guest == _net.Gateway || guest == _net.HostAlias || guest == _net.Network || guest == _net.DirectedBroadcast)
+        if (!_net.IsGuestAddress(guest))
             refusal = $"{guest} is not a guest address of {_net}";
         else if (_flows.Count >= _settings.MaxFlows)
         {

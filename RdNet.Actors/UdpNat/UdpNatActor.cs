@@ -123,8 +123,7 @@ public sealed class UdpNatActor : ReceiveActor, IWithTimers
         }
         // Replies go to the source: it must be a guest of the virtual subnet, never the gateway's own addresses.
         var source = ip.Source;
-        if (!_network.Contains(source) || source == _network.Gateway || source == _network.HostAlias
-            || source == _network.Network || source == _network.DirectedBroadcast)
+        if (!_network.IsGuestAddress(source))
         {
             _drops.Increment(DropReason.Ipv4BadSource);
             return false;

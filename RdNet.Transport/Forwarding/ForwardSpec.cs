@@ -130,7 +130,7 @@ public sealed record ForwardSpec(
         {
             return Fail(ForwardErrorKind.Failed, $"invalid remote '{remote}': the host must be an IPv4 address such as {network.Guest}", out error);
         }
-        if (!network.Contains(guest) || guest == network.Gateway || guest == network.HostAlias || guest == network.Network || guest == network.DirectedBroadcast)
+        if (!network.IsGuestAddress(guest))
             return Fail(ForwardErrorKind.Failed, $"invalid remote '{remote}': {guest} is not a guest address of the virtual network {network}", out error);
 
         var shown = $"{guest}:{guestPort}";

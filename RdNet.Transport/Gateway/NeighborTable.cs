@@ -34,7 +34,7 @@ public sealed class NeighborTable(VirtualNetwork network, int capacity, DropCoun
     /// </summary>
     public bool Learn(Ipv4Address address, MacAddress mac)
     {
-        if (!IsGuest(address) || mac.IsGroup || mac.IsZero) return false;
+        if (!network.IsGuestAddress(address) || mac.IsGroup || mac.IsZero) return false;
         if (_macs.Count >= capacity && !_macs.ContainsKey(address))
         {
             drops.Increment(DropReason.NeighborTableFull);
@@ -51,7 +51,4 @@ public sealed class NeighborTable(VirtualNetwork network, int capacity, DropCoun
         _macs[address] = mac;
         return true;
     }
-
-    private bool IsGuest(Ipv4Address a) =>
-        network.Contains(a) && a != network.Gateway && a != network.HostAlias && a != network.Network && a != network.DirectedBroadcast;
 }

@@ -30,6 +30,10 @@ public sealed record VirtualNetwork(
 
     public bool Contains(Ipv4Address address) => (address.Value & Mask) == Network.Value;
 
+    /// <summary>An address a guest may hold: inside the subnet, and not the gateway, the host alias, the network or the broadcast address.</summary>
+    public bool IsGuestAddress(Ipv4Address address) =>
+        Contains(address) && address != Gateway && address != HostAlias && address != Network && address != DirectedBroadcast;
+
     public static bool TryParse(string? cidr, out VirtualNetwork? network, out string? error, MacAddress? guestMac = null)
     {
         network = null;

@@ -114,7 +114,7 @@ public sealed class TapLink : FrameLink
                     if (result == CoalesceResult.Ineligible)
                     {
                         WriteRun(run);
-                        WriteToTap(plain, frame.Span);
+                        WriteToTap(plain, frame.Span, 1, frame.Length);
                     }
                 }
                 finally
@@ -131,24 +131,20 @@ public sealed class TapLink : FrameLink
     {
         int segments = run.Segments, frameBytes = run.FrameBytes;
         if (segments == 0) return;
-        WriteToTap(run.Complete(), segments, frameBytes);
+        WriteToTap(run.Complete(), [], segments, frameBytes);
     }
 
-    private void WriteToTap(ReadOnlySpan<byte> bytes, int frames, int frameBytes)
+    /// <summary>
+    /// One write of <paramref name="first"/> then <paramref name="second"/> (gathered, nothing copied), carrying
+    /// <paramref name="frames"/> frames of <paramref name="frameBytes"/> bytes; when the kernel's queue stays full past
+    /// the poll interval they are counted as EgressQueueFull drops.
+    /// </summary>
+    private void WriteToTap(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second, int frames, int frameBytes)
     {
-        if (_tap.Write(bytes) || (_tap.WaitWritable(PollMilliseconds) && _tap.Write(bytes)))
+        if (_tap.Write(first, second) || (_tap.WaitWritable(PollMilliseconds) && _tap.Write(first, second)))
             Stats.CountOut(frames, frameBytes);
         else
             Stats.Drops.Increment(DropReason.EgressQueueFull, frames);
-    }
-
-    /// <summary>A frame written alone: the plain header and the frame in one gathered write, without copying the frame.</summary>
-    private void WriteToTap(ReadOnlySpan<byte> header, ReadOnlySpan<byte> frame)
-    {
-        if (_tap.Write(header, frame) || (_tap.WaitWritable(PollMilliseconds) && _tap.Write(header, frame)))
-            Stats.CountOut(1, frame.Length);
-        else
-            Stats.Drops.Increment(DropReason.EgressQueueFull);
     }
 
     private async Task WritePlainLoopAsync(CancellationToken ct)
@@ -160,10 +156,7 @@ public sealed class TapLink : FrameLink
             {
                 try
                 {
-                    if (_tap.Write(frame.Span) || (_tap.WaitWritable(PollMilliseconds) && _tap.Write(frame.Span)))
-                        Stats.CountOut(1, frame.Length);
-                    else
-                        Stats.Drops.Increment(DropReason.EgressQueueFull);
+                    WriteToTap(frame.Span, [], 1, frame.Length);
                 }
                 finally
                 {

@@ -98,34 +98,11 @@ public sealed partial class TapDevice : IDisposable
     /// Injects one Ethernet frame. Returns false when the kernel dropped it because its queue is
     /// full (EAGAIN/ENOBUFS); callers count that as a drop.
     /// </summary>
-    public unsafe bool Write(ReadOnlySpan<byte> frame)
-    {
-        var addRef = false;
-        try
-        {
-            _handle.DangerousAddRef(ref addRef);
-            fixed (byte* p = frame)
-            {
-                while (true)
-                {
-                    long n = LibC.write(Fd, p, frame.Length);
-                    if (n >= 0) return true;
-                    var errno = LibC.errno;
-                    if (errno == LibC.EINTR) continue;
-                    if (errno == LibC.EAGAIN || errno == LibC.ENOBUFS) return false;
-                    throw new LinuxNetworkException("write", Name, errno);
-                }
-            }
-        }
-        finally
-        {
-            if (addRef) _handle.DangerousRelease();
-        }
-    }
+    public bool Write(ReadOnlySpan<byte> frame) => Write(frame, []);
 
     /// <summary>
-    /// Injects one frame given in two pieces (e.g. a virtio-net header and the frame) with one writev(2), so neither is
-    /// copied. False when the kernel's queue is full (EAGAIN/ENOBUFS), as <see cref="Write(ReadOnlySpan{byte})"/>.
+    /// Injects one frame given in two pieces (e.g. a virtio-net header and the frame; the second may be empty) with one
+    /// writev(2), so neither is copied. False when the kernel's queue is full (EAGAIN/ENOBUFS).
     /// </summary>
     public unsafe bool Write(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second)
     {
