@@ -506,7 +506,10 @@ public sealed class WslProxyActorTests : TestKit
     public async Task Udp_flows_are_capped_per_listener_and_expire_when_idle()
     {
         var port = StartUpstreamUdp();
-        var proxy = StartProxy(settings: Settings with { MaxUdpFlows = 4, UdpIdleTimeout = TimeSpan.FromSeconds(3) });
+        // The idle timeout is longer than a reply may take (a loaded 2-core runner can stall the thread pool for
+        // seconds; a flow that expired before its reply came back would lose it), and the reply wait is the same.
+        var idle = TimeSpan.FromSeconds(6);
+        var proxy = StartProxy(settings: Settings with { MaxUdpFlows = 4, UdpIdleTimeout = idle });
         proxy.Tell(Doc(Add(("udp", Proxy2, port))));
         _events.ExpectMsg<ListenerAdded>(Wait);
         var target = new IPEndPoint(Proxy2, port);
@@ -528,7 +531,7 @@ public sealed class WslProxyActorTests : TestKit
                     var buf = new byte[64];
                     try
                     {
-                        var n = await s.ReceiveAsync(buf).WaitAsync(TimeSpan.FromMilliseconds(2500));
+                        var n = await s.ReceiveAsync(buf).WaitAsync(Wait);
                         return Encoding.UTF8.GetString(buf, 0, n) == $"echo:{name}-{i}";
                     }
                     catch (TimeoutException)
@@ -548,7 +551,7 @@ public sealed class WslProxyActorTests : TestKit
         Assert.Equal(6, _drops[DropReason.WslProxyUdpFlowLimit]);
 
         // Idle flows close; the table is free again for new clients.
-        await Task.Delay(4000);
+        await Task.Delay(idle + TimeSpan.FromSeconds(2));
         Assert.Equal(4, await Burst("later", 4));
         Assert.Equal(6, _drops[DropReason.WslProxyUdpFlowLimit]);
     }
