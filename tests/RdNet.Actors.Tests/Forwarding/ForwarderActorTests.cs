@@ -113,7 +113,8 @@ public sealed class ForwarderActorTests : TestKit, IDisposable
         using var client2 = await ConnectUnix(path);
         var (dial2, _) = ExpectDial(gateway);
         dial2.HostSocket.Dispose();
-        Assert.Equal(2, Stats(forwarder).Accepted);
+        // The count reaches the forwarder after the dial reaches the gateway (two senders): wait for it.
+        AwaitAssert(() => Assert.Equal(2, Stats(forwarder).Accepted), Wait);
     }
 
     [Fact]
