@@ -2,6 +2,9 @@ using System.CommandLine;
 using RdNet.Cli;
 using RdNet.Cli.Commands;
 
+// Before any socket exists: socket completions run on the epoll threads (see InlineSocketCompletions).
+RdNet.Cli.Hosting.InlineSocketCompletions.Apply();
+
 // A child of rdnet up stops with it, even when rdnet up is SIGKILLed (before anything else, see ParentDeath).
 if (!RdNet.Transport.Linux.ParentDeath.TryApplyFromEnvironment(out var parentError))
 {

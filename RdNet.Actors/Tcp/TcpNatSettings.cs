@@ -32,6 +32,9 @@ public sealed record TcpNatSettings(
     /// </summary>
     public int MinBufferSegments { get; init; } = 16;
 
+    /// <summary>delayed-ack: see <see cref="TcpConfig.DelayedAckMs"/>; zero ACKs every segment at once.</summary>
+    public TimeSpan DelayedAck { get; init; } = TimeSpan.FromMilliseconds(10);
+
     public static TcpNatSettings FromConfig(Config rdnet)
     {
         var t = rdnet.GetConfig("tcp") ?? throw new ConfigurationException("the 'rdnet.tcp' section is missing from hocon/");
@@ -53,6 +56,7 @@ public sealed record TcpNatSettings(
             MaxSynRetransmissions: t.GetInt("max-syn-retransmissions"))
         {
             MinBufferSegments = t.GetInt("min-buffer-segments"),
+            DelayedAck = t.GetTimeSpan("delayed-ack"),
         };
     }
 
@@ -69,5 +73,6 @@ public sealed record TcpNatSettings(
         MaxRetransmissions = MaxRetransmissions,
         MaxSynRetransmissions = MaxSynRetransmissions,
         TimeWaitMs = (long)TimeWait.TotalMilliseconds,
+        DelayedAckMs = (long)DelayedAck.TotalMilliseconds,
     };
 }

@@ -44,6 +44,9 @@ public static class RoleHost
             return 1;
         }
         Log.Logger = CreateLogger(role, common);
+        Log.Information(InlineSocketCompletions.Active
+            ? "Socket completions run on the epoll threads"
+            : "Socket completions are handed to the thread pool");
         // SIGTERM/SIGINT/SIGQUIT: an orderly stop (CoordinatedShutdown), never the runtime's default termination.
         // Registered first, so a signal during start-up (after sockets are bound) is not lost.
         using var stopRequested = new CancellationTokenSource();

@@ -56,7 +56,13 @@ public sealed class TcpConnection : IDisposable
 
     // Timers and RTT estimation (RFC 6298).
     private long _now;
-    private long _rtoDeadline = Never, _persistDeadline = Never, _timeWaitDeadline = Never;
+    private long _rtoDeadline = Never, _persistDeadline = Never, _timeWaitDeadline = Never, _delayedAckDeadline = Never;
+
+    // Delayed ACK: when in-order data last arrived, the receive point our last ACK carried, and whether the
+    // connection is interactive (we answered data promptly).
+    private long _lastDataReceivedAt = -1;
+    private SeqNum _rcvAcked;
+    private bool _interactive;
     private long _rto, _srtt = -1, _rttvar, _persistInterval;
     private int _retries;
     private bool _rttTiming;
@@ -239,7 +245,7 @@ public sealed class TcpConnection : IDisposable
     }
 
     /// <summary>The earliest time <see cref="Poll"/> has timer work, or <see cref="Never"/>.</summary>
-    public long NextDeadline => Math.Min(_rtoDeadline, Math.Min(_persistDeadline, _timeWaitDeadline));
+    public long NextDeadline => Math.Min(Math.Min(_rtoDeadline, _delayedAckDeadline), Math.Min(_persistDeadline, _timeWaitDeadline));
 
     // ---- input ----
 
@@ -417,6 +423,7 @@ public sealed class TcpConnection : IDisposable
         _irs = syn.Seq;
         _rcvNxt = syn.Seq + 1;
         _rcvAdvRight = _rcvNxt;
+        _rcvAcked = _rcvNxt;
         var o = syn.Options;
         _peerMss = o.Mss is ushort m && m >= 64 ? m : DefaultPeerMss;
         _wsOk = _cfg.WindowScaling && o.WindowScale.HasValue;
@@ -665,6 +672,7 @@ public sealed class TcpConnection : IDisposable
                     _ooo.TrimBelow(_rcvNxt);
                     if (filled || _ooo.Count > 0) _ackNow = true; // RFC 5681 §4.2: ACK at once when a hole fills
                     else _ackPending = true;
+                    _lastDataReceivedAt = _now;
                 }
                 else
                 {
@@ -737,6 +745,13 @@ public sealed class TcpConnection : IDisposable
         if (now >= _rtoDeadline) OnRetransmissionTimeout(output);
         if (State == TcpState.Closed) return;
         if (now >= _persistDeadline) SendWindowProbe(output);
+        if (now >= _delayedAckDeadline)
+        {
+            // No answer came in time: ACK now, and ACK at once from here until the connection answers promptly again.
+            _delayedAckDeadline = Never;
+            _interactive = false;
+            if (_ackPending) _ackNow = true;
+        }
 
         if (_synPending && State == TcpState.SynSent)
         {
@@ -756,7 +771,16 @@ public sealed class TcpConnection : IDisposable
         var right = _rcvNxt + AdvertisedWindowBytes();
         int grown = right - _rcvAdvRight;
         if (!_finReceived && grown >= Math.Min(_recv.Capacity / 2, 2 * _cfg.Mss)) _ackNow = true;
-        if (_ackNow || _ackPending) SendAck(output);
+        if (_ackNow || (_ackPending && !DelayAck())) SendAck(output);
+    }
+
+    /// <summary>True when the pending ACK may wait for data to ride on (see <see cref="TcpConfig.DelayedAckMs"/>); arms its timer.</summary>
+    private bool DelayAck()
+    {
+        if (_cfg.DelayedAckMs <= 0 || !_interactive || _finReceived || _ooo.Count > 0) return false;
+        if (_rcvNxt - _rcvAcked >= 2 * _cfg.Mss) return false; // RFC 5681 §4.2: at least every second full-size segment
+        if (_delayedAckDeadline == Never) _delayedAckDeadline = _now + _cfg.DelayedAckMs;
+        return true;
     }
 
     private void SendData(ITcpOutput output)
@@ -868,6 +892,10 @@ public sealed class TcpConnection : IDisposable
         if (!output.Send(seg, a, b)) return false;
         _ackNow = false;
         _ackPending = false;
+        _delayedAckDeadline = Never;
+        _rcvAcked = _rcvNxt;
+        // Data sent soon after data arrived: the connection answers requests, so its ACKs may wait for the answers.
+        if (a.Length + b.Length > 0 && _lastDataReceivedAt >= 0 && _now - _lastDataReceivedAt < _cfg.DelayedAckMs) _interactive = true;
         var right = _rcvNxt + wnd;
         if (right > _rcvAdvRight) _rcvAdvRight = right;
         return true;

@@ -69,6 +69,15 @@ public sealed record TcpConfig
     /// </summary>
     public uint? TimestampOffset { get; init; }
 
+    /// <summary>
+    /// Delayed acknowledgement (RFC 9293 §3.8.6.3, RFC 5681 §4.2) on an interactive connection — one where we sent data
+    /// within this long of receiving some, as a server answering requests does: the ACK of a request waits up to this
+    /// long to ride on the answer instead of going alone (one frame less per exchange for the guest to take). Never for
+    /// two full-size segments or more, out-of-order data, a filled hole or a FIN; a timer that fires ends the
+    /// interactive mode until data is sent promptly again (as Linux's pingpong mode). 0: every ACK at once.
+    /// </summary>
+    public long DelayedAckMs { get; init; }
+
     public static TcpConfig ForMtu(int mtu) => new() { Mss = mtu - 40 };
 }
 

@@ -28,11 +28,16 @@ public sealed class NamespaceDhcpPingTests
     public async Task A_namespace_joins_by_dhcp_gets_the_static_lease_and_pings_the_gateway()
     {
         using var sb = new NetworkSandbox();
-        sb.StartHostSwitch();
+        var hostSwitch = sb.StartHostSwitch();
         await WaitForSocket(sb);
         sb.StartVmSwitch();
 
         var link = await WaitForAddress(sb, "192.168.127.2/24");
+        // Both switches run socket completions on the epoll threads, and the programs they start do not inherit the
+        // variable that turned it on (udhcpc's script records it).
+        Assert.Contains("Socket completions run on the epoll threads", hostSwitch.Output, StringComparison.Ordinal);
+        Assert.Contains("Socket completions run on the epoll threads", Harness.ReadShared(Path.Combine(sb.Dir, "vm-switch.log")), StringComparison.Ordinal);
+        Assert.Contains("inline=unset", File.ReadAllText(sb.DhcpEnvFile), StringComparison.Ordinal);
         Assert.Contains("link/ether 5a:94:ef:e4:0c:ee", link, StringComparison.Ordinal);
         Assert.Contains("mtu 1500", link, StringComparison.Ordinal);
         Assert.Contains("default via 192.168.127.1 dev eth0", sb.InGuest("ip", "route", "show", "default").Stdout, StringComparison.Ordinal);

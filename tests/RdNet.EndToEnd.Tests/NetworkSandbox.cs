@@ -28,7 +28,7 @@ public sealed class NetworkSandbox : IDisposable
         DhcpEnvFile = Path.Combine(Dir, "dhcp.env");
         // rdnet up's udhcpc script (ip(8) only, never /etc/resolv.conf), also recording what udhcpc passed it.
         File.WriteAllText(DhcpScript, UdhcpcScript.Build(
-            $"echo \"event=$1 ip=$ip mask=$mask router=$router dns=$dns mtu=$mtu search=$search lease=$lease serverid=$serverid\" >> \"{DhcpEnvFile}\""));
+            $"echo \"event=$1 ip=$ip mask=$mask router=$router dns=$dns mtu=$mtu search=$search lease=$lease serverid=$serverid inline=${{DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS-unset}}\" >> \"{DhcpEnvFile}\""));
         File.SetUnixFileMode(DhcpScript, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         // vm-switch is started through a link named after the role, exactly as Rancher Desktop invokes it.
         VmSwitchLink = Path.Combine(Dir, "vm-switch");
