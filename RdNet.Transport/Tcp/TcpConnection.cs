@@ -63,6 +63,9 @@ public sealed class TcpConnection : IDisposable
     private long _lastDataReceivedAt = -1;
     private SeqNum _rcvAcked;
     private bool _interactive;
+
+    // The right edge we advertised was set by our SYN-ACK (whose window is never scaled, so at most 64 KiB).
+    private bool _edgeFromSyn;
     private long _rto, _srtt = -1, _rttvar, _persistInterval;
     private int _retries;
     private bool _rttTiming;
@@ -770,7 +773,9 @@ public sealed class TcpConnection : IDisposable
         // Window update: the reader freed enough room to matter (receiver SWS avoidance, RFC 9293 §3.8.6.2.2).
         var right = _rcvNxt + AdvertisedWindowBytes();
         int grown = right - _rcvAdvRight;
-        if (!_finReceived && grown >= Math.Min(_recv.Capacity / 2, 2 * _cfg.Mss)) _ackNow = true;
+        // Not for the growth from the SYN-ACK's unscaled window to the full one: the peer has 64 KiB to send into
+        // and our next ACK carries the full window anyway (a pure window update there is one frame more per connection).
+        if (!_finReceived && !_edgeFromSyn && grown >= Math.Min(_recv.Capacity / 2, 2 * _cfg.Mss)) _ackNow = true;
         if (_ackNow || (_ackPending && !DelayAck())) SendAck(output);
     }
 
@@ -871,7 +876,11 @@ public sealed class TcpConnection : IDisposable
         if (!output.Send(seg, default, default)) return false;
         if (_sndMax <= _iss) _sndMax = _iss + 1;
         _sndNxt = _iss + 1;
-        if (!active) _rcvAdvRight = _rcvNxt + Math.Min(_recv.Free, ushort.MaxValue);
+        if (!active)
+        {
+            _rcvAdvRight = _rcvNxt + Math.Min(_recv.Free, ushort.MaxValue);
+            _edgeFromSyn = true;
+        }
         if (_rtoDeadline == Never) _rtoDeadline = _now + _rto;
         _ackNow = false;
         return true;
@@ -894,6 +903,7 @@ public sealed class TcpConnection : IDisposable
         _ackPending = false;
         _delayedAckDeadline = Never;
         _rcvAcked = _rcvNxt;
+        _edgeFromSyn = false;
         // Data sent soon after data arrived: the connection answers requests, so its ACKs may wait for the answers.
         if (a.Length + b.Length > 0 && _lastDataReceivedAt >= 0 && _now - _lastDataReceivedAt < _cfg.DelayedAckMs) _interactive = true;
         var right = _rcvNxt + wnd;

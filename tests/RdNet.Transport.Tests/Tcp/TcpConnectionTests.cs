@@ -109,6 +109,25 @@ public class TcpConnectionTests
     }
 
     [Fact]
+    public void The_handshake_ack_gets_no_window_update_and_the_first_ack_carries_the_full_scaled_window()
+    {
+        var o = new Recorder();
+        var c = TcpConnection.Listen(new TcpConfig(), new DropCounters(), Syn(1000, LinuxSyn), new SeqNum(50), 0)!;
+        c.Accept();
+        c.Poll(0, o);
+        var synAck = o.Single();
+        Assert.Equal((ushort)65535, synAck.Window); // a SYN's window is never scaled
+        c.Receive(Ack(new SeqNum(1001), new SeqNum(51), 502, 1001, synAck.Options.TsVal), 1, o);
+        c.Poll(1, o);
+        Assert.Empty(o.Take()); // 256 KiB of room behind a 64 KiB window: no frame just to say so
+        c.Receive(Ack(new SeqNum(1001), new SeqNum(51), 502, 1002, synAck.Options.TsVal, data: Bytes(100)), 2, o);
+        c.Poll(2, o);
+        var ack = o.Single();
+        Assert.Equal(1101u, ack.Ack.Value);
+        Assert.Equal((256 * 1024 - 100) >> c.WindowScale, (int)ack.Window);
+    }
+
+    [Fact]
     public void Data_is_delivered_in_order_and_the_window_tracks_the_unread_bytes()
     {
         var cfg = new TcpConfig { ReceiveBufferSize = 8192 };
