@@ -514,9 +514,13 @@ public class TcpConnectionTests
     [InlineData(3, 0.10, 0.05, 1, 10)]
     [InlineData(4, 0.01, 0.10, 5, 40)]
     [InlineData(5, 0.03, 0.03, 1, 30)]
-    public void Two_engines_over_a_lossy_reordering_duplicating_link_deliver_both_streams_intact(int seed, double loss, double dup, int minDelay, int maxDelay)
+    // Both ends with delayed ACKs (TcpDelayedAckTests has the rules one by one).
+    [InlineData(11, 0.02, 0.01, 1, 5, 40)]
+    [InlineData(12, 0.05, 0.03, 1, 20, 40)]
+    [InlineData(13, 0.0, 0.0, 1, 1, 40)]
+    public void Two_engines_over_a_lossy_reordering_duplicating_link_deliver_both_streams_intact(int seed, double loss, double dup, int minDelay, int maxDelay, long delayedAckMs = 0)
     {
-        var cfg = new TcpConfig { ReceiveBufferSize = 64 * 1024, SendBufferSize = 64 * 1024, MaxRetransmissions = 30 };
+        var cfg = new TcpConfig { ReceiveBufferSize = 64 * 1024, SendBufferSize = 64 * 1024, MaxRetransmissions = 30, DelayedAckMs = delayedAckMs };
         var sim = new LinkSim(seed, cfg, cfg with { SackPermitted = seed % 2 == 1 }, issA: (uint)seed * 77_777_777u, issB: (uint)seed * 1_234_567u)
         {
             Loss = loss,

@@ -1,4 +1,3 @@
-using RdNet.Transport.Diagnostics;
 using RdNet.Transport.Tcp;
 using RdNet.Transport.Wire;
 using static RdNet.Transport.Tests.Tcp.T;
@@ -118,28 +117,5 @@ public class TcpDelayedAckTests
         var (c, o, peer, us) = Interactive(new TcpConfig());
         Request(c, o, ref peer, us, 10, 100);
         Assert.Equal(peer, o.Single().Ack);
-    }
-
-    [Theory]
-    [InlineData(11, 0.02, 0.01, 1, 5)]
-    [InlineData(12, 0.05, 0.03, 1, 20)]
-    [InlineData(13, 0.0, 0.0, 1, 1)]
-    public void Two_engines_with_delayed_acks_over_a_lossy_link_deliver_both_streams_intact(int seed, double loss, double dup, int minDelay, int maxDelay)
-    {
-        var cfg = new TcpConfig { ReceiveBufferSize = 64 * 1024, SendBufferSize = 64 * 1024, MaxRetransmissions = 30, DelayedAckMs = 40 };
-        var sim = new LinkSim(seed, cfg, cfg, issA: (uint)seed * 55_555_555u, issB: (uint)seed * 7_654_321u)
-        {
-            Loss = loss,
-            Duplicate = dup,
-            MinDelay = minDelay,
-            MaxDelay = maxDelay,
-        };
-        var a = Bytes(200_000, seed);
-        var b = Bytes(150_000, seed + 100);
-        var (readA, readB) = sim.Run(a, b, limitMs: 3_600_000);
-        Assert.Equal(a, readB);
-        Assert.Equal(b, readA);
-        Assert.True(sim.A.IsClosed, $"A is {sim.A.State}");
-        Assert.True(sim.PassiveSide!.IsClosed, $"B is {sim.PassiveSide.State}");
     }
 }
