@@ -532,11 +532,25 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
 
     public static Props Props(FlowKey key, MacAddress guestMac, FrameBuffer syn, FlowTarget target, TcpNatSettings settings,
         VirtualNetwork network, FramePool pool, IFrameSink sink, DropCounters drops) =>
-        // Not the expression form: that one compiles the argument expressions for every flow (a connect-rate cost).
-        Akka.Actor.Props.Create<TcpFlowActor>(key, guestMac, syn, target, settings, network, pool, sink, drops);
+        Akka.Actor.Props.CreateBy(new Producer(() => new TcpFlowActor(key, guestMac, syn, target, settings, network, pool, sink, drops)));
 
     /// <summary>A flow that dials the guest for an accepted host connection (port forwarding); owns <paramref name="host"/>.</summary>
     public static Props PropsDial(FlowKey key, MacAddress guestMac, Socket host, TcpNatSettings settings,
         VirtualNetwork network, FramePool pool, IFrameSink sink, DropCounters drops) =>
-        Akka.Actor.Props.Create<TcpFlowActor>(key, guestMac, host, settings, network, pool, sink, drops);
+        Akka.Actor.Props.CreateBy(new Producer(() => new TcpFlowActor(key, guestMac, host, settings, network, pool, sink, drops)));
+
+    /// <summary>
+    /// Creates a flow with a plain constructor call. Neither of Akka's usual forms is free per connection: the expression
+    /// form evaluates its argument expressions, the argument-array form finds the constructor by reflection.
+    /// </summary>
+    private sealed class Producer(Func<TcpFlowActor> create) : IIndirectActorProducer
+    {
+        public Type ActorType => typeof(TcpFlowActor);
+
+        public ActorBase Produce() => create();
+
+        public void Release(ActorBase actor)
+        {
+        }
+    }
 }
