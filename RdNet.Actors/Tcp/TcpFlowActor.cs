@@ -86,6 +86,7 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
         _settings = settings;
         _drops = drops;
         _writer = new TcpFrameWriter(pool, sink, drops, guestMac, network.GatewayMac, key.Remote, key.RemotePort, key.Guest, key.GuestPort);
+        if (target is HostConnecting started) _socket = started.Socket; // ours from here on, whatever happens next
         try
         {
             if (TryParse(syn, out var seg))
@@ -132,6 +133,12 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
                 var s = new Socket(host.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
                 _socket = s;
                 s.ConnectAsync(host.EndPoint, _cts.Token).AsTask().PipeTo(Self,
+                    success: () => Connected.Instance,
+                    failure: ex => new ConnectFailed(ex is SocketException se ? se.SocketErrorCode.ToString() : ex.GetType().Name));
+                Timers.StartSingleTimer("connect", ConnectTimedOut.Instance, _settings.ConnectTimeout);
+                break;
+            case HostConnecting started:
+                started.Connect.PipeTo(Self,
                     success: () => Connected.Instance,
                     failure: ex => new ConnectFailed(ex is SocketException se ? se.SocketErrorCode.ToString() : ex.GetType().Name));
                 Timers.StartSingleTimer("connect", ConnectTimedOut.Instance, _settings.ConnectTimeout);

@@ -1,5 +1,6 @@
 using RdNet.Actors.Gateway;
 using System.Net;
+using System.Net.Sockets;
 using Akka.Actor;
 using Akka.Event;
 using RdNet.Transport.Buffers;
@@ -156,7 +157,7 @@ public sealed class TcpNatActor : ReceiveActor
             }
             else if (_egress.TryResolve(ip.Destination, _net, out var host, out reason))
             {
-                target = new HostTarget(new IPEndPoint(host.ToIPAddress(), tcp.DestinationPort));
+                target = StartConnect(new IPEndPoint(host.ToIPAddress(), tcp.DestinationPort));
             }
             else
             {
@@ -166,7 +167,16 @@ public sealed class TcpNatActor : ReceiveActor
             }
 
             if (_neighbors.Count < _settings.MaxFlows || _neighbors.ContainsKey(ip.Source)) _neighbors[ip.Source] = eth.Source;
-            var child = Context.ActorOf(TcpFlowActor.Props(key, eth.Source, frame, target, _settings, _net, _pool, _sink, _drops), $"f{_nextId++}");
+            IActorRef child;
+            try
+            {
+                child = Context.ActorOf(TcpFlowActor.Props(key, eth.Source, frame, target, _settings, _net, _pool, _sink, _drops), $"f{_nextId++}");
+            }
+            catch
+            {
+                if (target is HostConnecting started) started.Socket.Dispose();
+                throw;
+            }
             handedOver = true;
             Context.Watch(child);
             _flows.Set(key, child);
@@ -178,6 +188,25 @@ public sealed class TcpNatActor : ReceiveActor
         {
             if (!handedOver) frame.Release();
         }
+    }
+
+    /// <summary>
+    /// Starts the host connect here, in the NAT's turn, rather than in the flow's first turn: the connect (a loopback one
+    /// completes in the kernel at once) then runs while the flow actor is being created instead of after it.
+    /// </summary>
+    private static HostConnecting StartConnect(IPEndPoint endPoint)
+    {
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Task connect;
+        try
+        {
+            connect = socket.ConnectAsync(endPoint, CancellationToken.None).AsTask();
+        }
+        catch (SocketException e)
+        {
+            connect = Task.FromException(e);
+        }
+        return new HostConnecting(socket, connect);
     }
 
     /// <summary>Port forwarding (issue #6): an active open from .1:ephemeral into the guest for a host connection.</summary>

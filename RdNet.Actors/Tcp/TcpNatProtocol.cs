@@ -31,6 +31,12 @@ public static class TcpNatProtocol
 
     public sealed record HostTarget(IPEndPoint EndPoint) : FlowTarget;
 
+    /// <summary>
+    /// A host connect the NAT started in its own turn, so the connect runs while the flow actor is being created; the
+    /// flow owns <paramref name="Socket"/> (closing it aborts the connect) and answers the guest when <paramref name="Connect"/> ends.
+    /// </summary>
+    public sealed record HostConnecting(Socket Socket, Task Connect) : FlowTarget;
+
     public sealed record LocalTarget(IActorRef Service, ushort Port) : FlowTarget;
 
     // ---- port forwarding (issue #6): connections the gateway opens INTO the guest ----
