@@ -129,14 +129,6 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
         _lastActivity = Now;
         switch (_target)
         {
-            case HostTarget host:
-                var s = new Socket(host.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                _socket = s;
-                s.ConnectAsync(host.EndPoint, _cts.Token).AsTask().PipeTo(Self,
-                    success: () => Connected.Instance,
-                    failure: ex => new ConnectFailed(ex is SocketException se ? se.SocketErrorCode.ToString() : ex.GetType().Name));
-                Timers.StartSingleTimer("connect", ConnectTimedOut.Instance, _settings.ConnectTimeout);
-                break;
             case HostConnecting started:
                 started.Connect.PipeTo(Self,
                     success: () => Connected.Instance,

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Sockets;
 using Akka.Actor;
 using RdNet.Transport.Buffers;
@@ -26,10 +25,8 @@ public static class TcpNatProtocol
 
     public sealed record TcpNatStats(int Flows, int ConnectsInFlight, long FlowsOpened, IReadOnlyDictionary<DropReason, long> Drops);
 
-    /// <summary>Where a flow's other end is: a host socket address, or a gateway-local service.</summary>
+    /// <summary>Where a flow's other end is: a host socket being connected, a gateway-local service, or an accepted host socket.</summary>
     public abstract record FlowTarget;
-
-    public sealed record HostTarget(IPEndPoint EndPoint) : FlowTarget;
 
     /// <summary>
     /// A host connect the NAT started in its own turn, so the connect runs while the flow actor is being created; the

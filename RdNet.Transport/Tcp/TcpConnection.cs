@@ -57,6 +57,11 @@ public sealed class TcpConnection : IDisposable
     // Timers and RTT estimation (RFC 6298).
     private long _now;
     private long _rtoDeadline = Never, _persistDeadline = Never, _timeWaitDeadline = Never, _delayedAckDeadline = Never;
+    private long _rto, _srtt = -1, _rttvar, _persistInterval;
+    private int _retries;
+    private bool _rttTiming;
+    private SeqNum _rttSeq;
+    private long _rttStart;
 
     // Delayed ACK: when in-order data last arrived, the receive point our last ACK carried, and whether the
     // connection is interactive (we answered data promptly).
@@ -66,11 +71,6 @@ public sealed class TcpConnection : IDisposable
 
     // The right edge we advertised was set by our SYN-ACK (whose window is never scaled, so at most 64 KiB).
     private bool _edgeFromSyn;
-    private long _rto, _srtt = -1, _rttvar, _persistInterval;
-    private int _retries;
-    private bool _rttTiming;
-    private SeqNum _rttSeq;
-    private long _rttStart;
 
     // Congestion control (RFC 5681, RFC 6582).
     private long _cwnd, _ssthresh = long.MaxValue, _caCredit;
