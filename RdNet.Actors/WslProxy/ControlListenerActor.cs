@@ -77,8 +77,16 @@ public sealed class ControlListenerActor : ReceiveActor
         AcceptNext();
     }
 
-    private void AcceptNext() =>
-        _listener!.AcceptAsync().PipeTo(Self, success: s => new Accepted(s), failure: e => new AcceptFailed(e));
+    private void AcceptNext()
+    {
+        // A socket that failed under the listener (closed between bind and accept) fails the call itself rather than
+        // its task: that too must arrive as AcceptFailed, so the backoff supervisor restarts the listener. Thrown
+        // from PreStart it would stop the listener for good.
+        Task<Socket> accept;
+        try { accept = _listener!.AcceptAsync(); }
+        catch (Exception e) { accept = Task.FromException<Socket>(e); }
+        accept.PipeTo(Self, success: s => new Accepted(s), failure: e => new AcceptFailed(e));
+    }
 
     protected override void PostStop()
     {

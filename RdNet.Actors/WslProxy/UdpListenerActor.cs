@@ -83,8 +83,11 @@ public sealed class UdpListenerActor : ReceiveActor
     private void ReceiveNext()
     {
         var any = _socket!.AddressFamily == AddressFamily.InterNetworkV6 ? new IPEndPoint(IPAddress.IPv6Any, 0) : new IPEndPoint(IPAddress.Any, 0);
-        _socket.ReceiveFromAsync(_buffer, SocketFlags.None, any)
-            .PipeTo(Self, success: r => new Received(r.ReceivedBytes, r.RemoteEndPoint), failure: e => new ReceiveFailed(e));
+        // As the TCP listener's accept: a socket that failed under us fails the call itself; that is a ReceiveFailed too.
+        Task<SocketReceiveFromResult> receive;
+        try { receive = _socket.ReceiveFromAsync(_buffer, SocketFlags.None, any); }
+        catch (Exception e) { receive = Task.FromException<SocketReceiveFromResult>(e); }
+        receive.PipeTo(Self, success: r => new Received(r.ReceivedBytes, r.RemoteEndPoint), failure: e => new ReceiveFailed(e));
     }
 
     // A flow that throws is stopped alone.

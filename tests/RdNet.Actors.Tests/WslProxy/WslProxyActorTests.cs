@@ -59,12 +59,14 @@ public sealed class WslProxyActorTests : TestKit
         base.Dispose(disposing);
     }
 
-    private IActorRef StartProxy(string? controlPath = null, WslProxySettings? settings = null)
+    private IActorRef StartProxy(string? controlPath = null, WslProxySettings? settings = null, bool closeFirstBound = false)
     {
         settings ??= Settings;
+        var binds = 0;
         var config = new WslProxyConfig(settings, IPAddress.Loopback, 65536, controlPath, null, _drops, Bind: key =>
         {
             var s = ProxySockets.Bind(key, settings.ListenBacklog);
+            if (closeFirstBound && Interlocked.Increment(ref binds) == 1) s.Dispose();
             _bound.Enqueue(s);
             return s;
         });
@@ -308,6 +310,21 @@ public sealed class WslProxyActorTests : TestKit
         first!.Dispose();
         _starts.ExpectMsg<ListenerStarted>(e => e.Key == key && e.Incarnation == 2, Wait);
         Assert.Single(_bound); // bound afresh by the new incarnation
+        Assert.Equal("echo:again", await TcpExchange(Proxy2, port, "again"));
+        Assert.Equal([key], ListenersOf(proxy));
+    }
+
+    [Fact]
+    public async Task A_listener_whose_socket_fails_before_its_first_accept_is_restarted_too()
+    {
+        // The socket dies between the bind and the listener's first accept (so the accept call itself throws, in PreStart).
+        var port = StartUpstreamTcp();
+        var proxy = StartProxy(closeFirstBound: true);
+        var key = new ListenerKey(ProxyProtocol.Tcp, Proxy2, port);
+        proxy.Tell(Doc(Add(("tcp", Proxy2, port))));
+        _events.ExpectMsg<ListenerAdded>(Wait);
+        _starts.ExpectMsg<ListenerStarted>(e => e.Key == key && e.Incarnation == 1, Wait);
+        _starts.ExpectMsg<ListenerStarted>(e => e.Key == key && e.Incarnation == 2, Wait);
         Assert.Equal("echo:again", await TcpExchange(Proxy2, port, "again"));
         Assert.Equal([key], ListenersOf(proxy));
     }
