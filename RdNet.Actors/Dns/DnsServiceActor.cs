@@ -88,6 +88,12 @@ public sealed class DnsServiceActor : ReceiveActor
             _core.FormatErrors, _serverFailures, _pending.Count, _connections.Count, UpstreamLatency())));
     }
 
+    // The frames one message sends the guest are one burst: written by this thread at its end (FrameLink.Burst).
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        using (FrameLink.Burst()) return base.AroundReceive(receive, message);
+    }
+
     protected override void PreStart() =>
         _log.Info("DNS on {Gateway}:53: zones {Zones}; upstream {Upstream}", _network.Gateway,
             string.Join(", ", _settings.Zones.Select(z => z.Fqdn)), _upstream.Describe());

@@ -119,6 +119,12 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
 
     private static long Now => Environment.TickCount64;
 
+    // The frames one message sends the guest are one burst: written by this thread at its end (FrameLink.Burst).
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        using (FrameLink.Burst()) return base.AroundReceive(receive, message);
+    }
+
     protected override void PreStart()
     {
         if (_conn is null)

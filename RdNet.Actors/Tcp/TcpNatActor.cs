@@ -262,6 +262,12 @@ public sealed class TcpNatActor : ReceiveActor
 
     // The gateway knows which sibling services own gateway TCP ports (.1:53 DNS, .1:80 API); asking at every start,
     // restarts included, means a restarted NAT never forgets them.
+    // The frames one message sends the guest are one burst: written by this thread at its end (FrameLink.Burst).
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        using (FrameLink.Burst()) return base.AroundReceive(receive, message);
+    }
+
     protected override void PreStart()
     {
         _flows.Clear(); // a restarted NAT starts without flows (its old children were stopped with it)

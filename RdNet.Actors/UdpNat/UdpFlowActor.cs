@@ -69,6 +69,12 @@ public sealed class UdpFlowActor : ReceiveActor, IWithTimers
 
     private DateTimeOffset Now => Context.System.Scheduler.Now;
 
+    // The frames one message sends the guest are one burst: written by this thread at its end (FrameLink.Burst).
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        using (FrameLink.Burst()) return base.AroundReceive(receive, message);
+    }
+
     protected override void PreStart()
     {
         _lastActivity = Now;

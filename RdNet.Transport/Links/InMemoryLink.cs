@@ -50,20 +50,14 @@ public sealed class InMemoryLink : FrameLink
         }
     }
 
-    protected override async Task WriteLoopAsync(CancellationToken ct)
+    protected override Task WriteQueuedAsync(CancellationToken ct)
     {
-        using var both = CancellationTokenSource.CreateLinkedTokenSource(ct, _closed.Token);
-        try
+        while (TryDequeue(out var frame))
         {
-            await foreach (var frame in SendQueue.ReadAllAsync(both.Token).ConfigureAwait(false))
-            {
-                Stats.CountOut(1, frame.Length);
-                if (!_peer!._inbox.Writer.TryWrite(frame)) frame.Release();
-            }
+            Stats.CountOut(1, frame.Length);
+            if (!_peer!._inbox.Writer.TryWrite(frame)) frame.Release();
         }
-        catch (OperationCanceledException) when (_closed.IsCancellationRequested)
-        {
-        }
+        return Task.CompletedTask;
     }
 
     protected override void CloseTransport()
