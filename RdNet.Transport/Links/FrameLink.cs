@@ -14,7 +14,7 @@ public sealed record LinkOptions(int MaxFrameLength = 4000, int SendQueueFrames 
 /// the reason is in <see cref="EndReason"/>.
 /// </summary>
 /// <remarks>
-/// Writing inline saves the hand-off to the writer loop (a thread-pool wake-up, 10–20 µs each way through a switch)
+/// Writing inline saves the hand-off to the writer loop (a thread-pool wake-up and a context switch per frame forwarded)
 /// for what a request/response or a connection set-up sends: a few frames at a time. It happens only when the link
 /// can write without blocking (<see cref="SupportsInlineWrites"/>), nobody else is writing, and at most
 /// <see cref="LinkOptions.InlineWriteBytes"/> are queued; bulk transfers stay with the writer loop, so reading and
