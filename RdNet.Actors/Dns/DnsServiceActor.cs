@@ -1,4 +1,5 @@
 using Akka.Actor;
+using RdNet.Actors.Infrastructure;
 using Akka.Event;
 using RdNet.Actors.Gateway;
 using RdNet.Transport.Buffers;
@@ -19,7 +20,7 @@ namespace RdNet.Actors.Dns;
 /// <see cref="DnsTcpConnectionActor"/> child that asks this actor with <see cref="Resolve"/>. A child that throws
 /// is stopped (its query gets SERVFAIL); nothing else is touched.
 /// </summary>
-public sealed class DnsServiceActor : ReceiveActor
+public sealed class DnsServiceActor : GuestFrameActor
 {
     private const int FrameHeaders = EthernetFrame.HeaderLength + Ipv4Header.Length + UdpHeader.Length;
     private const ushort DnsPort = 53;
@@ -86,12 +87,6 @@ public sealed class DnsServiceActor : ReceiveActor
         Receive<GatewayProtocol.LocalStreamAccepted>(OnStream);
         Receive<GetStats>(_ => Sender.Tell(new DnsStats(_core.Drops.Snapshot(), _core.LocalAnswers, _core.Forwarded,
             _core.FormatErrors, _serverFailures, _pending.Count, _connections.Count, UpstreamLatency())));
-    }
-
-    // The frames one message sends the guest are one burst: written by this thread at its end (FrameLink.Burst).
-    protected override bool AroundReceive(Receive receive, object message)
-    {
-        using (FrameLink.Burst()) return base.AroundReceive(receive, message);
     }
 
     protected override void PreStart() =>

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Akka.Actor;
+using RdNet.Actors.Infrastructure;
 using Akka.Event;
 using RdNet.Actors.Gateway;
 using RdNet.Transport.Buffers;
@@ -22,7 +23,7 @@ namespace RdNet.Actors.Tcp;
 /// message to this actor; timers drive retransmission, TIME-WAIT and idle cleanup. When stopped for any reason
 /// before an orderly close, the guest gets a RST and the host socket is reset.
 /// </summary>
-public sealed class TcpFlowActor : ReceiveActor, IWithTimers
+public sealed class TcpFlowActor : GuestFrameActor, IWithTimers
 {
     private readonly FlowKey _key;
     private readonly FlowTarget _target;
@@ -118,12 +119,6 @@ public sealed class TcpFlowActor : ReceiveActor, IWithTimers
     }
 
     private static long Now => Environment.TickCount64;
-
-    // The frames one message sends the guest are one burst: written by this thread at its end (FrameLink.Burst).
-    protected override bool AroundReceive(Receive receive, object message)
-    {
-        using (FrameLink.Burst()) return base.AroundReceive(receive, message);
-    }
 
     protected override void PreStart()
     {

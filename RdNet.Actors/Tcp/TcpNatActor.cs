@@ -2,6 +2,7 @@ using RdNet.Actors.Gateway;
 using System.Net;
 using System.Net.Sockets;
 using Akka.Actor;
+using RdNet.Actors.Infrastructure;
 using Akka.Event;
 using RdNet.Transport.Buffers;
 using RdNet.Transport.Diagnostics;
@@ -23,7 +24,7 @@ namespace RdNet.Actors.Tcp;
 /// its siblings never notice. Segments arrive verified by the gateway core (checksum included), so only offsets are
 /// checked again here and in the flow.
 /// </summary>
-public sealed class TcpNatActor : ReceiveActor
+public sealed class TcpNatActor : GuestFrameActor
 {
     private readonly IFrameSink _sink;
     private readonly FramePool _pool;
@@ -262,12 +263,6 @@ public sealed class TcpNatActor : ReceiveActor
 
     // The gateway knows which sibling services own gateway TCP ports (.1:53 DNS, .1:80 API); asking at every start,
     // restarts included, means a restarted NAT never forgets them.
-    // The frames one message sends the guest are one burst: written by this thread at its end (FrameLink.Burst).
-    protected override bool AroundReceive(Receive receive, object message)
-    {
-        using (FrameLink.Burst()) return base.AroundReceive(receive, message);
-    }
-
     protected override void PreStart()
     {
         _flows.Clear(); // a restarted NAT starts without flows (its old children were stopped with it)

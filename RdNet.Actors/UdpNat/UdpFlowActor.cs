@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Akka.Actor;
+using RdNet.Actors.Infrastructure;
 using Akka.Event;
 using RdNet.Transport.Buffers;
 using RdNet.Transport.Diagnostics;
@@ -30,7 +31,7 @@ public sealed record UdpFlowStart(
 /// destination-unreachable to the guest. The flow stops itself after the idle timeout with no datagram in either
 /// direction, and closes its socket when it stops for any reason.
 /// </summary>
-public sealed class UdpFlowActor : ReceiveActor, IWithTimers
+public sealed class UdpFlowActor : GuestFrameActor, IWithTimers
 {
     // RFC 1122 §3.2.2.1 destination-unreachable codes for what the host's socket reports.
     private const byte NetUnreachable = 0, HostUnreachable = 1, PortUnreachable = 3;
@@ -68,12 +69,6 @@ public sealed class UdpFlowActor : ReceiveActor, IWithTimers
     }
 
     private DateTimeOffset Now => Context.System.Scheduler.Now;
-
-    // The frames one message sends the guest are one burst: written by this thread at its end (FrameLink.Burst).
-    protected override bool AroundReceive(Receive receive, object message)
-    {
-        using (FrameLink.Burst()) return base.AroundReceive(receive, message);
-    }
 
     protected override void PreStart()
     {
