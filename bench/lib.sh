@@ -5,7 +5,7 @@
 #   bench_init PREFIX     # root and tool checks, Release build, $RDNET, $WORK, $ID, namespaces $H and $G (not yet
 #                         # created), PIDS=(), an EXIT trap that cleans up, $WORK/dhcp.sh and $WORK/vm-switch
 #
-# Then: setup_namespaces (per run), in_h/in_g CMD…, background processes appended to PIDS, cleanup (per run), and the
+# Then: setup_namespaces (per run), start_rdnet, in_h/in_g CMD…, background processes appended to PIDS, cleanup (per run), and the
 # result helpers gbits/median/ratio. A script may redefine keep_logs (called on exit, before $WORK is removed).
 # Everything runs in the two namespaces: the "host" $H has only loopback plus a veth pair inside it carrying a default
 # route that goes nowhere (pasta needs one), and each stack joins a fresh guest namespace $G to it. No packet leaves
@@ -61,6 +61,18 @@ cleanup() {
   done
   ip netns del "$G" 2>/dev/null || true
   ip netns del "$H" 2>/dev/null || true
+}
+
+# RdNet as every benchmark runs it: host-switch in $H, whose egress is loopback only and whose DNS upstream is on
+# loopback (nothing leaves the machine), and vm-switch in $G on its tap, dialling it over a unix socket; returns when
+# the guest has its lease (or after 20 s). $1: the rdnet executable; $2: a link to it named vm-switch (the role follows
+# the program's name); the other arguments go to host-switch. Both processes are appended to PIDS.
+start_rdnet() {
+  local rdnet=$1 vmswitch=$2; shift 2
+  ip netns exec "$H" "$rdnet" host-switch --listen "unix://$WORK/hs.sock" --outbound-allow 127.0.0.0/8 --dns-upstream 127.0.0.1:9 "$@" >"$WORK/host-switch.log" 2>&1 & PIDS+=($!)
+  for _ in $(seq 100); do [ -S "$WORK/hs.sock" ] && break; sleep 0.1; done
+  ip netns exec "$G" "$vmswitch" -dhcp-script "$WORK/dhcp.sh" --connect "unix://$WORK/hs.sock" >"$WORK/vm-switch.log" 2>&1 & PIDS+=($!)
+  for _ in $(seq 200); do ip netns exec "$G" ip -4 -o addr show dev eth0 2>/dev/null | grep -q "inet " && break; sleep 0.1; done
 }
 
 in_h() { ip netns exec "$H" "$@"; }

@@ -56,10 +56,7 @@ wait_port() { for _ in $(seq 100); do in_h bash -c "exec 3<>/dev/tcp/127.0.0.1/$
 start_stack() {
   case "$1" in
     rdnet)
-      ip netns exec "$H" "$RDNET" host-switch --listen "unix://$WORK/hs.sock" --outbound-allow 127.0.0.0/8 --dns-upstream 127.0.0.1:9 \
-        --port-forward "127.0.0.1:$PORT=192.168.127.2:5201" --port-forward "127.0.0.1:$PORT2=192.168.127.2:5202" >"$WORK/host-switch.log" 2>&1 & PIDS+=($!)
-      for _ in $(seq 100); do [ -S "$WORK/hs.sock" ] && break; sleep 0.1; done
-      ip netns exec "$G" "$WORK/vm-switch" -dhcp-script "$WORK/dhcp.sh" --connect "unix://$WORK/hs.sock" >"$WORK/vm-switch.log" 2>&1 & PIDS+=($!)
+      start_rdnet "$RDNET" "$WORK/vm-switch" --port-forward "127.0.0.1:$PORT=192.168.127.2:5201" --port-forward "127.0.0.1:$PORT2=192.168.127.2:5202"
       wait_guest_addr ;;
     slirp4netns)
       rm -f "$WORK/slirp.api"

@@ -65,10 +65,7 @@ one() { # revision index → ROUNDS figures on stdout
   in_h iperf3 -s -p 5201 >/dev/null 2>&1 & PIDS+=($!)
   in_h python3 "$NETBENCH" server 5300 >/dev/null 2>&1 & PIDS+=($!)
   in_h "$CONNB" server 5400 >/dev/null 2>&1 & PIDS+=($!)
-  in_h "${BIN[$i]}" host-switch --listen "unix://$WORK/hs.sock" --outbound-allow 127.0.0.0/8 --dns-upstream 127.0.0.1:9 --mtu "$MTU" >"$WORK/host-switch.log" 2>&1 & PIDS+=($!)
-  for _ in $(seq 100); do [ -S "$WORK/hs.sock" ] && break; sleep 0.1; done
-  in_g "$WORK/bin$i/vm-switch" -dhcp-script "$WORK/dhcp.sh" --connect "unix://$WORK/hs.sock" >"$WORK/vm-switch.log" 2>&1 & PIDS+=($!)
-  for _ in $(seq 200); do in_g ip -4 -o addr show dev eth0 2>/dev/null | grep -q "inet " && break; sleep 0.1; done
+  start_rdnet "${BIN[$i]}" "$WORK/bin$i/vm-switch" --mtu "$MTU"
   measure 2 >/dev/null || true; measure 2 >/dev/null || true
   for _ in $(seq "$ROUNDS"); do measure "$SECS" || echo err; done
   cleanup; PIDS=(); rm -f "$WORK/hs.sock"

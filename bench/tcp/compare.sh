@@ -83,11 +83,8 @@ start_stack() {
       STACK_PIDS=""
       ADDR=10.251.0.1 ;;
     rdnet)
-      ip netns exec "$H" "$RDNET" host-switch --listen "unix://$WORK/hs.sock" --outbound-allow 127.0.0.0/8 --dns-upstream 127.0.0.1:9 --mtu "$MTU" >"$WORK/host-switch.log" 2>&1 & PIDS+=($!)
-      for _ in $(seq 100); do [ -S "$WORK/hs.sock" ] && break; sleep 0.1; done
-      ip netns exec "$G" "$WORK/vm-switch" -dhcp-script "$WORK/dhcp.sh" --connect "unix://$WORK/hs.sock" >"$WORK/vm-switch.log" 2>&1 & PIDS+=($!)
+      start_rdnet "$RDNET" "$WORK/vm-switch" --mtu "$MTU"
       STACK_PIDS="${PIDS[-2]} ${PIDS[-1]}"
-      for _ in $(seq 200); do in_g ip -4 -o addr show dev eth0 2>/dev/null | grep -q "inet " && break; sleep 0.1; done
       ADDR=192.168.127.254 ;;
     slirp4netns)
       ip netns exec "$H" slirp4netns --configure --mtu="$MTU" --netns-type=path "/var/run/netns/$G" eth0 >"$WORK/slirp.log" 2>&1 & PIDS+=($!)
