@@ -1,4 +1,5 @@
 using Akka.Actor;
+using RdNet.Actors.Infrastructure;
 using RdNet.Actors.Switch;
 using RdNet.Actors.Tcp;
 using RdNet.Transport.Buffers;
@@ -28,8 +29,13 @@ public sealed class GatewayFastPath(GatewayCore core, TcpFlowTable flows) : IInl
         switch (core.ClassifyTcp(frame.Span, out var refused, out var source, out var sourcePort, out var destination, out var destinationPort))
         {
             case GatewayFrameClass.Tcp:
-                var target = flows.TryGet(new FlowKey(source, sourcePort, destination, destinationPort), out var flow) ? flow : nat;
-                target.Tell(frame, ActorRefs.NoSender);
+                if (!flows.TryGet(new FlowKey(source, sourcePort, destination, destinationPort), out var flow))
+                {
+                    nat.Tell(frame, ActorRefs.NoSender);
+                    return true;
+                }
+                // An idle flow takes its segment on this (the link reader's) thread; a busy one has it queued.
+                using (InlineDispatcher.RunHere()) flow.Tell(frame, ActorRefs.NoSender);
                 return true;
             case GatewayFrameClass.Refused:
                 core.Drops.Increment(refused);

@@ -379,9 +379,7 @@ public sealed class TcpFlowActor : GuestFrameActor, IWithTimers
                 else
                 {
                     _writePending = true;
-                    write.AsTask().PipeTo(Self,
-                        success: n => new HostWrote(n),
-                        failure: ex => new HostIoFailed("write", Describe(ex)));
+                    ReportWhenDone(write, static n => new HostWrote(n), "write");
                 }
             }
             else if (!_writePending && conn.ReceivedCount == 0 && conn.PeerFinished && !_hostShutdown)
@@ -421,9 +419,7 @@ public sealed class TcpFlowActor : GuestFrameActor, IWithTimers
                     {
                         _readPending = true;
                         _zeroRead = true;
-                        wait.AsTask().PipeTo(Self,
-                            success: _ => HostReadable.Instance,
-                            failure: ex => new HostIoFailed("read", Describe(ex)));
+                        ReportWhenDone(wait, static _ => HostReadable.Instance, "read");
                     }
                 }
                 else
@@ -439,9 +435,7 @@ public sealed class TcpFlowActor : GuestFrameActor, IWithTimers
                     {
                         _readPending = true;
                         _zeroRead = false;
-                        read.AsTask().PipeTo(Self,
-                            success: n => new HostRead(n),
-                            failure: ex => new HostIoFailed("read", Describe(ex)));
+                        ReportWhenDone(read, static n => new HostRead(n), "read");
                     }
                 }
             }
@@ -484,6 +478,23 @@ public sealed class TcpFlowActor : GuestFrameActor, IWithTimers
         {
             _conn!.CommitSend(bytes);
         }
+    }
+
+    /// <summary>
+    /// A host socket call that has to wait reports to this flow when it completes, from the thread that completed it
+    /// (the socket engine's): in line there when the flow is idle (<see cref="InlineDispatcher"/>), so data that
+    /// arrives on the host socket reaches the guest without another thread's wake-up.
+    /// </summary>
+    private void ReportWhenDone(ValueTask<int> operation, Func<int, object> success, string name)
+    {
+        var self = Self;
+        operation.AsTask().ContinueWith(t =>
+        {
+            object message = t.IsCompletedSuccessfully
+                ? success(t.Result)
+                : new HostIoFailed(name, t.Exception?.GetBaseException() is { } ex ? Describe(ex) : nameof(TaskCanceledException));
+            using (InlineDispatcher.RunHere()) self.Tell(message, ActorRefs.NoSender);
+        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     private static string Describe(Exception ex) => ex is SocketException se ? se.SocketErrorCode.ToString() : ex.GetType().Name;
@@ -532,12 +543,16 @@ public sealed class TcpFlowActor : GuestFrameActor, IWithTimers
 
     public static Props Props(FlowKey key, MacAddress guestMac, FrameBuffer syn, FlowTarget target, TcpNatSettings settings,
         VirtualNetwork network, FramePool pool, IFrameSink sink, DropCounters drops) =>
-        Akka.Actor.Props.CreateBy(new Producer(() => new TcpFlowActor(key, guestMac, syn, target, settings, network, pool, sink, drops)));
+        OnDispatcher(Akka.Actor.Props.CreateBy(new Producer(() => new TcpFlowActor(key, guestMac, syn, target, settings, network, pool, sink, drops))), settings);
 
     /// <summary>A flow that dials the guest for an accepted host connection (port forwarding); owns <paramref name="host"/>.</summary>
     public static Props PropsDial(FlowKey key, MacAddress guestMac, Socket host, TcpNatSettings settings,
         VirtualNetwork network, FramePool pool, IFrameSink sink, DropCounters drops) =>
-        Akka.Actor.Props.CreateBy(new Producer(() => new TcpFlowActor(key, guestMac, host, settings, network, pool, sink, drops)));
+        OnDispatcher(Akka.Actor.Props.CreateBy(new Producer(() => new TcpFlowActor(key, guestMac, host, settings, network, pool, sink, drops))), settings);
+
+    /// <summary>Flows run in line (<see cref="TcpNatSettings.RunFlowsInLine"/>; the NAT registers the dispatcher) or on Akka's default dispatcher.</summary>
+    private static Props OnDispatcher(Props props, TcpNatSettings settings) =>
+        settings.RunFlowsInLine ? props.WithDispatcher(InlineDispatcher.Id) : props;
 
     /// <summary>
     /// Creates a flow with a plain constructor call. Neither of Akka's usual forms is free per connection: the expression

@@ -61,6 +61,7 @@ public sealed class TcpNatActor : GuestFrameActor
         _egress = egress;
         _settings = settings;
         _local = localPorts is null ? [] : new Dictionary<ushort, IActorRef>(localPorts);
+        if (settings.RunFlowsInLine) InlineDispatcher.Ensure(Context.System); // the flows' dispatcher (TcpFlowActor.Props)
 
         Receive<FrameBuffer>(OnFrame);
         Receive<ConnectDone>(d =>

@@ -35,6 +35,12 @@ public sealed record TcpNatSettings(
     /// <summary>delayed-ack: see <see cref="TcpConfig.DelayedAckMs"/>; zero ACKs every segment at once.</summary>
     public TimeSpan DelayedAck { get; init; } = TimeSpan.FromMilliseconds(10);
 
+    /// <summary>
+    /// run-flows-in-line: a flow's guest segment and its host socket's completions are processed on the thread that
+    /// delivered them when the flow is idle (<see cref="Infrastructure.InlineDispatcher"/>); off = Akka's default dispatcher.
+    /// </summary>
+    public bool RunFlowsInLine { get; init; } = true;
+
     public static TcpNatSettings FromConfig(Config rdnet)
     {
         var t = rdnet.GetConfig("tcp") ?? throw new ConfigurationException("the 'rdnet.tcp' section is missing from hocon/");
@@ -57,6 +63,7 @@ public sealed record TcpNatSettings(
         {
             MinBufferSegments = t.GetInt("min-buffer-segments"),
             DelayedAck = t.GetTimeSpan("delayed-ack"),
+            RunFlowsInLine = t.GetBoolean("run-flows-in-line"),
         };
     }
 

@@ -24,6 +24,7 @@ public sealed record LinkOptions(int MaxFrameLength = 4000, int SendQueueFrames 
 public abstract class FrameLink : IDisposable, IAsyncDisposable
 {
     [ThreadStatic] private static List<FrameLink>? t_burst;
+    [ThreadStatic] private static List<Action>? t_burstEnd;
 
     private readonly Channel<FrameBuffer> _sendQueue;
     // Rung when the writer loop has work: frames queued outside a burst, a burst too big (or stuck) to finish inline.
@@ -101,6 +102,24 @@ public abstract class FrameLink : IDisposable, IAsyncDisposable
         return new BurstScope(t_burst);
     }
 
+    /// <summary>Whether this thread is inside a <see cref="Burst"/>.</summary>
+    public static bool InBurst => t_burst is not null;
+
+    /// <summary>
+    /// Runs <paramref name="action"/> on this thread when its burst ends, before the burst's frames are written (so
+    /// frames the action queues go out with them). Without a burst it runs at once. For work that is cheaper done once
+    /// per burst than once per frame, e.g. a connection that got several segments of one read.
+    /// </summary>
+    public static void AtEndOfBurst(Action action)
+    {
+        if (t_burst is null)
+        {
+            action();
+            return;
+        }
+        (t_burstEnd ??= new List<Action>(2)).Add(action);
+    }
+
     public readonly struct BurstScope : IDisposable
     {
         private readonly List<FrameLink>? _links;
@@ -112,6 +131,7 @@ public abstract class FrameLink : IDisposable, IAsyncDisposable
             if (_links is null) return;
             try
             {
+                if (t_burstEnd is { Count: > 0 } actions) RunAll(actions);
                 for (int i = 0; i < _links.Count; i++) _links[i].EndOfBurst();
             }
             finally
@@ -120,6 +140,25 @@ public abstract class FrameLink : IDisposable, IAsyncDisposable
                 t_burst = null;
             }
         }
+    }
+
+    /// <summary>Runs every action even if one throws (each may have work others wait for); the first exception is rethrown after.</summary>
+    private static void RunAll(List<Action> actions)
+    {
+        Exception? first = null;
+        for (int i = 0; i < actions.Count; i++)
+        {
+            try
+            {
+                actions[i]();
+            }
+            catch (Exception e)
+            {
+                first ??= e;
+            }
+        }
+        actions.Clear();
+        if (first is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
     }
 
     private void EndOfBurst()

@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.TestKit;
 using Akka.TestKit.Xunit2;
 using RdNet.Actors.Gateway;
+using RdNet.Actors.Infrastructure;
 using RdNet.Actors.Tcp;
 using RdNet.Actors.Tests.Support;
 using RdNet.Transport.Buffers;
@@ -104,5 +105,42 @@ public sealed class GatewayFastPathTests : TestKit
         _guest.Send(datagram);
         Assert.Equal(datagram, _udp.ExpectMsg<byte[]>(Wait));
         _flow.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+    }
+
+    /// <summary>Answers each frame with the thread that took it.</summary>
+    private sealed class ThreadRecorder : ReceiveActor
+    {
+        public ThreadRecorder(IActorRef probe) => Receive<FrameBuffer>(f =>
+        {
+            f.Release();
+            probe.Tell(Environment.CurrentManagedThreadId);
+        });
+    }
+
+    [Fact]
+    public void An_idle_flow_on_the_inline_dispatcher_takes_its_segment_on_the_readers_thread()
+    {
+        var probe = CreateTestProbe();
+        var flow = Sys.ActorOf(Props.Create(() => new ThreadRecorder(probe.Ref)).WithDispatcher(InlineDispatcher.Ensure(Sys)));
+        _flows.Set(new FlowKey(Guest, 40002, Remote, 80), flow);
+        var fastPath = new GatewayFastPath(Core, _flows);
+        fastPath.SetTcpService(_nat.Ref);
+        var bytes = TcpFrame(GuestMac, GatewayMac, Guest, Remote, 40002, 80, TcpFlags.Ack | TcpFlags.Psh, [4, 5]);
+        int reader = 0;
+        bool tookIt = false, doneBeforeReturn = false;
+        var thread = new Thread(() =>
+        {
+            reader = Environment.CurrentManagedThreadId;
+            var frame = _pool.TryRent(bytes.Length)!;
+            bytes.CopyTo(frame.Array, 0);
+            frame.SetLength(bytes.Length);
+            tookIt = fastPath.TryTake(frame);
+            doneBeforeReturn = probe.HasMessages;
+        });
+        thread.Start();
+        Assert.True(thread.Join(Wait));
+        Assert.True(tookIt);
+        Assert.True(doneBeforeReturn, "the flow had not run when the reader's call returned");
+        Assert.Equal(reader, probe.ExpectMsg<int>(Wait));
     }
 }

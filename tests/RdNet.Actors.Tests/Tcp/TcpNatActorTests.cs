@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Akka.Actor;
 using Akka.TestKit.Xunit2;
 using RdNet.Actors.Gateway;
+using RdNet.Actors.Infrastructure;
 using RdNet.Actors.Tcp;
 using RdNet.Transport.Buffers;
 using RdNet.Transport.Diagnostics;
@@ -108,6 +109,31 @@ public sealed class TcpNatActorTests : TestKit, IDisposable
         Assert.Equal(TcpState.TimeWait, conn.State);
         Assert.True(_guest.RunUntil(() => Stats().Flows == 0, Wait), "the flow never finished");
         Assert.Equal(1, Stats().FlowsOpened);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Flows_run_on_the_inline_dispatcher_unless_turned_off_and_carry_data_either_way(bool inLine)
+    {
+        StartNat(TcpNatSettings.Default with { RunFlowsInLine = inLine });
+        var (conn, _) = _guest.Connect(_net.HostAlias, ServerPort);
+        using var host = await _server.AcceptSocketAsync().WaitAsync(Wait);
+        Assert.True(_guest.RunUntil(() => conn.IsEstablished, Wait), $"guest state {conn.State}");
+        var flow = await Sys.ActorSelection(_nat.Path / "*").ResolveOne(Wait);
+        Assert.Equal(inLine ? InlineDispatcher.Id : "akka.actor.default-dispatcher", ((LocalActorRef)flow).Cell.Dispatcher.Id);
+
+        // A request and its answer, the answer arriving as a completion of the flow's pending host read.
+        Assert.Equal(4, conn.Write("ping"u8));
+        var buf = new byte[16];
+        var request = host.ReceiveAsync(buf, SocketFlags.None);
+        Assert.True(_guest.RunUntil(() => request.IsCompleted, Wait), "the host never got the request");
+        Assert.Equal(4, await request);
+        Assert.Equal("ping"u8.ToArray(), buf[..4]);
+        await host.SendAsync("pong"u8.ToArray(), SocketFlags.None);
+        var got = new MemoryStream();
+        Assert.True(_guest.RunUntil(() => got.Length >= 4, Wait, () => got.Write(Drain(conn))));
+        Assert.Equal("pong"u8.ToArray(), got.ToArray());
     }
 
     [Fact]

@@ -49,6 +49,67 @@ public sealed class InlineWriteTests(NetworkNamespaceFixture ns) : IClassFixture
     }
 
     [Fact]
+    public async Task Work_left_for_the_end_of_a_burst_runs_then_and_its_frames_leave_with_the_bursts()
+    {
+        var (ours, peer) = SocketPair.CreateStream();
+        using var _ = peer;
+        var pool = new FramePool(64, 4000);
+        await using var link = new StreamLink(ours, "end", pool, new LinkOptions());
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var run = link.RunAsync(new Collect(), cts.Token);
+
+        var order = new List<string>();
+        int thread = Environment.CurrentManagedThreadId, ranOn = 0;
+        Assert.False(FrameLink.InBurst);
+        using (FrameLink.Burst())
+        {
+            Assert.True(FrameLink.InBurst);
+            Assert.True(link.TrySend(Frame(pool, 100, 1, 0)));
+            FrameLink.AtEndOfBurst(() =>
+            {
+                ranOn = Environment.CurrentManagedThreadId;
+                order.Add("first");
+                Assert.True(link.TrySend(Frame(pool, 100, 1, 1))); // still in the burst: goes out with its frames
+                FrameLink.AtEndOfBurst(() => order.Add("added by the first")); // runs in the same end
+            });
+            FrameLink.AtEndOfBurst(() => order.Add("second"));
+            Assert.Empty(order);
+        }
+        Assert.Equal(["first", "second", "added by the first"], order);
+        Assert.Equal(thread, ranOn);
+        Assert.Equal(2 * (FrameCodec.PrefixLength + 100), peer.Available); // one inline write for both frames
+        Assert.Equal(1, link.Stats.InlineWrites);
+        Assert.False(FrameLink.InBurst);
+
+        // Without a burst the work runs at once.
+        bool ran = false;
+        FrameLink.AtEndOfBurst(() => ran = true);
+        Assert.True(ran);
+
+        await cts.CancelAsync();
+        await run;
+    }
+
+    [Fact]
+    public void An_end_of_burst_action_that_throws_does_not_keep_the_others_from_running()
+    {
+        var ran = new List<int>();
+        var e = Assert.Throws<InvalidOperationException>(() =>
+        {
+            using (FrameLink.Burst())
+            {
+                FrameLink.AtEndOfBurst(() => throw new InvalidOperationException("first"));
+                FrameLink.AtEndOfBurst(() => ran.Add(2));
+            }
+        });
+        Assert.Equal("first", e.Message);
+        Assert.Equal([2], ran);
+        Assert.False(FrameLink.InBurst);
+        using (FrameLink.Burst()) FrameLink.AtEndOfBurst(() => ran.Add(3)); // nothing left over from the failed burst
+        Assert.Equal([2, 3], ran);
+    }
+
+    [Fact]
     public async Task Frames_queued_in_a_burst_are_on_the_socket_when_the_burst_ends_written_by_the_queuing_thread()
     {
         var (ours, peer) = SocketPair.CreateStream();

@@ -1,0 +1,259 @@
+using Akka.Actor;
+using Akka.TestKit.Xunit2;
+using RdNet.Actors.Infrastructure;
+using RdNet.Transport.Links;
+
+namespace RdNet.Actors.Tests.Infrastructure;
+
+/// <summary>
+/// The dispatcher that lets an I/O thread run an idle actor's message itself: in line only inside
+/// <see cref="InlineDispatcher.RunHere"/>, never inside another actor, never nested, never two threads in one actor,
+/// every sender's order kept, and failures supervised as on any dispatcher.
+/// </summary>
+public sealed class InlineDispatcherTests : TestKit
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+
+    private sealed record Where(int ThreadId, bool OnPool, string Tag);
+
+    /// <summary>Answers every string with the thread it ran on; "boom" throws.</summary>
+    private sealed class Recorder : ReceiveActor
+    {
+        public Recorder(IActorRef probe)
+        {
+            probe.Tell("started");
+            Receive<string>(s =>
+            {
+                if (s == "boom") throw new InvalidOperationException("injected fault");
+                probe.Tell(new Where(Environment.CurrentManagedThreadId, Thread.CurrentThread.IsThreadPoolThread, s));
+            });
+        }
+    }
+
+    private IActorRef InlineRecorder() =>
+        Sys.ActorOf(Props.Create(() => new Recorder(TestActor)).WithDispatcher(InlineDispatcher.Ensure(Sys)));
+
+    /// <summary>Runs <paramref name="action"/> on a thread of its own (not the pool's) and returns that thread's id.</summary>
+    private static int OnOwnThread(Action action)
+    {
+        int id = 0;
+        var t = new Thread(() =>
+        {
+            id = Environment.CurrentManagedThreadId;
+            action();
+        });
+        t.Start();
+        Assert.True(t.Join(Wait));
+        return id;
+    }
+
+    [Fact]
+    public void Inside_RunHere_an_idle_actor_takes_the_message_on_the_telling_thread_before_Tell_returns()
+    {
+        var recorder = InlineRecorder();
+        ExpectMsg("started", Wait);
+        bool answeredBeforeTellReturned = false;
+        int thread = OnOwnThread(() =>
+        {
+            using (InlineDispatcher.RunHere()) recorder.Tell("hello");
+            answeredBeforeTellReturned = HasMessages;
+        });
+        var where = ExpectMsg<Where>(Wait);
+        Assert.Equal(thread, where.ThreadId);
+        Assert.True(answeredBeforeTellReturned);
+    }
+
+    [Fact]
+    public void Inside_a_link_readers_burst_the_actor_runs_once_its_messages_are_all_queued_at_the_end_of_the_burst()
+    {
+        var recorder = InlineRecorder();
+        ExpectMsg("started", Wait);
+        bool ranDuringBurst = true, ranByBurstEnd = false;
+        int thread = OnOwnThread(() =>
+        {
+            using (FrameLink.Burst())
+            {
+                for (int i = 0; i < 3; i++)
+                    using (InlineDispatcher.RunHere()) recorder.Tell($"segment {i}");
+                ranDuringBurst = HasMessages;
+            }
+            ranByBurstEnd = HasMessages;
+        });
+        Assert.False(ranDuringBurst, "the actor ran before the burst ended");
+        Assert.True(ranByBurstEnd, "the actor had not run when the burst ended");
+        for (int i = 0; i < 3; i++)
+        {
+            var where = ExpectMsg<Where>(Wait);
+            Assert.Equal($"segment {i}", where.Tag);
+            Assert.Equal(thread, where.ThreadId);
+        }
+    }
+
+    [Fact]
+    public void An_actor_that_got_a_bulk_burst_runs_on_the_thread_pool_so_the_reader_goes_on()
+    {
+        var recorder = InlineRecorder();
+        ExpectMsg("started", Wait);
+        const int bulk = InlineDispatcher.MaxBurstMessagesInLine + 1;
+        int thread = OnOwnThread(() =>
+        {
+            using (FrameLink.Burst())
+                for (int i = 0; i < bulk; i++)
+                    using (InlineDispatcher.RunHere()) recorder.Tell($"segment {i}");
+        });
+        for (int i = 0; i < bulk; i++)
+        {
+            var where = ExpectMsg<Where>(Wait);
+            Assert.Equal($"segment {i}", where.Tag);
+            Assert.NotEqual(thread, where.ThreadId);
+        }
+    }
+
+    [Fact]
+    public void Outside_RunHere_the_actor_runs_on_the_thread_pool()
+    {
+        var recorder = InlineRecorder();
+        ExpectMsg("started", Wait);
+        int thread = OnOwnThread(() => recorder.Tell("hello"));
+        var where = ExpectMsg<Where>(Wait);
+        Assert.NotEqual(thread, where.ThreadId);
+        Assert.True(where.OnPool);
+    }
+
+    /// <summary>Tells the recorder inside RunHere from its own turn, then uses its own context.</summary>
+    private sealed class Teller(IActorRef recorder) : UntypedActor
+    {
+        protected override void OnReceive(object message)
+        {
+            using (InlineDispatcher.RunHere()) recorder.Tell("from an actor");
+            // Running the recorder here would have taken this actor's context with it.
+            Sender.Tell(Self.Path.Name);
+        }
+    }
+
+    [Fact]
+    public void From_inside_another_actor_the_message_is_queued_and_that_actors_context_stays_intact()
+    {
+        var recorder = InlineRecorder();
+        ExpectMsg("started", Wait);
+        var sender = Sys.ActorOf(Props.Create(() => new Teller(recorder)), "teller");
+        var reply = CreateTestProbe();
+        sender.Tell("go", reply.Ref);
+        Assert.Equal("teller", reply.ExpectMsg<string>(Wait));
+        Assert.True(ExpectMsg<Where>(Wait).OnPool);
+    }
+
+    /// <summary>On each int, tells the next actor (if any) inside RunHere and reports whether that one ran in this turn.</summary>
+    private sealed class Chain : ReceiveActor
+    {
+        [ThreadStatic] private static int t_depth;
+
+        public Chain(IActorRef? next, IActorRef probe)
+        {
+            Receive<int>(n =>
+            {
+                t_depth++;
+                try
+                {
+                    probe.Tell(t_depth);
+                    if (next is not null)
+                        using (InlineDispatcher.RunHere()) next.Tell(n + 1);
+                }
+                finally
+                {
+                    t_depth--;
+                }
+            });
+        }
+    }
+
+    [Fact]
+    public void An_actor_running_in_line_does_not_run_another_one_inside_its_turn()
+    {
+        var id = InlineDispatcher.Ensure(Sys);
+        var last = Sys.ActorOf(Props.Create(() => new Chain(null, TestActor)).WithDispatcher(id));
+        var first = Sys.ActorOf(Props.Create(() => new Chain(last, TestActor)).WithDispatcher(id));
+        OnOwnThread(() =>
+        {
+            using (InlineDispatcher.RunHere()) first.Tell(1);
+        });
+        // Each turn saw a depth of 1: the second actor ran after the first one's turn, not inside it.
+        Assert.Equal(1, ExpectMsg<int>(Wait));
+        Assert.Equal(1, ExpectMsg<int>(Wait));
+    }
+
+    private sealed record Numbered(int Sender, int Seq);
+
+    private sealed record Check;
+
+    /// <summary>Fails the run if two threads are ever inside it at once or a sender's numbers arrive out of order.</summary>
+    private sealed class OrderChecker : ReceiveActor
+    {
+        private int _inside;
+        private readonly Dictionary<int, int> _last = new();
+        private long _count;
+        private string? _error;
+
+        public OrderChecker()
+        {
+            Receive<Numbered>(m =>
+            {
+                if (Interlocked.Exchange(ref _inside, 1) != 0) _error ??= "two threads in the actor at once";
+                if (_last.TryGetValue(m.Sender, out var prev) && m.Seq != prev + 1) _error ??= $"sender {m.Sender}: {m.Seq} after {prev}";
+                _last[m.Sender] = m.Seq;
+                _count++;
+                Thread.SpinWait(50); // widen the window a second thread would need
+                Volatile.Write(ref _inside, 0);
+            });
+            Receive<Check>(_ => Sender.Tell((_count, _error ?? "")));
+        }
+    }
+
+    [Fact]
+    public async Task One_actor_never_runs_on_two_threads_and_keeps_every_senders_order()
+    {
+        var checker = Sys.ActorOf(Props.Create(() => new OrderChecker()).WithDispatcher(InlineDispatcher.Ensure(Sys)));
+        const int threads = 4, each = 5000;
+        var workers = Enumerable.Range(0, threads).Select(t => new Thread(() =>
+        {
+            for (int i = 0; i < each; i++)
+            {
+                if (((i / 7) + t) % 2 == 0) // runs of seven in line, then seven queued
+                    using (InlineDispatcher.RunHere()) checker.Tell(new Numbered(t, i));
+                else checker.Tell(new Numbered(t, i));
+            }
+        })).ToList();
+        workers.ForEach(w => w.Start());
+        workers.ForEach(w => Assert.True(w.Join(Wait)));
+        var (count, error) = await checker.Ask<(long, string)>(new Check(), Wait);
+        Assert.Equal("", error);
+        Assert.Equal(threads * each, count);
+    }
+
+    [Fact]
+    public void An_actor_that_fails_in_line_is_restarted_by_its_supervisor_and_the_telling_thread_sees_nothing()
+    {
+        var recorder = InlineRecorder();
+        ExpectMsg("started", Wait);
+        Exception? thrown = null;
+        int thread = OnOwnThread(() =>
+        {
+            try
+            {
+                using (InlineDispatcher.RunHere()) recorder.Tell("boom");
+            }
+            catch (Exception e)
+            {
+                thrown = e;
+            }
+        });
+        Assert.Null(thrown);
+        ExpectMsg("started", Wait); // the default strategy restarted it
+        OnOwnThread(() =>
+        {
+            using (InlineDispatcher.RunHere()) recorder.Tell("after");
+        });
+        Assert.Equal("after", ExpectMsg<Where>(Wait).Tag);
+        Assert.NotEqual(0, thread);
+    }
+}
