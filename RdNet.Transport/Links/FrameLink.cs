@@ -131,8 +131,15 @@ public abstract class FrameLink : IDisposable, IAsyncDisposable
             if (_links is null) return;
             try
             {
-                if (t_burstEnd is { Count: > 0 } actions) RunAll(actions);
-                for (int i = 0; i < _links.Count; i++) _links[i].EndOfBurst();
+                try
+                {
+                    if (t_burstEnd is { Count: > 0 } actions) RunAll(actions);
+                }
+                finally
+                {
+                    // The burst's frames go out even if an action threw: nothing else would wake the writer for them.
+                    for (int i = 0; i < _links.Count; i++) _links[i].EndOfBurst();
+                }
             }
             finally
             {

@@ -91,22 +91,34 @@ public sealed class InlineWriteTests(NetworkNamespaceFixture ns) : IClassFixture
     }
 
     [Fact]
-    public void An_end_of_burst_action_that_throws_does_not_keep_the_others_from_running()
+    public async Task An_end_of_burst_action_that_throws_keeps_neither_the_others_nor_the_bursts_frames_from_going()
     {
+        var (ours, peer) = SocketPair.CreateStream();
+        using var _ = peer;
+        var pool = new FramePool(64, 4000);
+        await using var link = new StreamLink(ours, "throw", pool, new LinkOptions());
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var run = link.RunAsync(new Collect(), cts.Token);
+
         var ran = new List<int>();
         var e = Assert.Throws<InvalidOperationException>(() =>
         {
             using (FrameLink.Burst())
             {
+                Assert.True(link.TrySend(Frame(pool, 100, 1, 0)));
                 FrameLink.AtEndOfBurst(() => throw new InvalidOperationException("first"));
                 FrameLink.AtEndOfBurst(() => ran.Add(2));
             }
         });
         Assert.Equal("first", e.Message);
         Assert.Equal([2], ran);
+        Assert.Equal(FrameCodec.PrefixLength + 100, peer.Available); // the burst's frame was still written
         Assert.False(FrameLink.InBurst);
         using (FrameLink.Burst()) FrameLink.AtEndOfBurst(() => ran.Add(3)); // nothing left over from the failed burst
         Assert.Equal([2, 3], ran);
+
+        await cts.CancelAsync();
+        await run;
     }
 
     [Fact]
