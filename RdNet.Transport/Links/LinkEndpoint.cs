@@ -134,7 +134,10 @@ public sealed record LinkEndpoint(LinkScheme Scheme, string Path, IPAddress? Add
         var socket = CreateSocket();
         try
         {
-            await socket.ConnectAsync(ToEndPoint(), ct).ConfigureAwait(false);
+            if (OperatingSystem.IsWindows())
+                await socket.ConnectAsync(ToEndPoint(), ct).ConfigureAwait(false);
+            else
+                await ConnectOutsideTheSocketEngineAsync(socket, ct).ConfigureAwait(false);
             if (Scheme == LinkScheme.Tcp) socket.NoDelay = true;
             return socket;
         }
@@ -143,6 +146,41 @@ public sealed record LinkEndpoint(LinkScheme Scheme, string Path, IPAddress? Add
             socket.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Off Windows a link's socket stays out of .NET's socket engine (see <see cref="StreamLink"/>): an asynchronous
+    /// connect that has to wait (vsock, TCP) would register the socket there for good. So the connect is started
+    /// non-blocking and its completion waited for with poll, in short waits that notice a cancellation
+    /// (<see cref="OperationCanceledException"/>); a unix listener with a full backlog is tried again every 10 ms.
+    /// </summary>
+    private async Task ConnectOutsideTheSocketEngineAsync(Socket socket, CancellationToken ct)
+    {
+        var endPoint = ToEndPoint();
+        socket.Blocking = false;
+        while (true)
+        {
+            ct.ThrowIfCancellationRequested();
+            try
+            {
+                socket.Connect(endPoint);
+                return;
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.WouldBlock)
+            {
+                await Task.Delay(10, ct).ConfigureAwait(false); // EAGAIN: the unix listener's backlog is full
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.InProgress)
+            {
+                break;
+            }
+        }
+        await Task.Run(() =>
+        {
+            while (!socket.Poll(50_000, SelectMode.SelectWrite)) ct.ThrowIfCancellationRequested();
+        }, CancellationToken.None).ConfigureAwait(false);
+        var error = (SocketError)(int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
+        if (error != SocketError.Success) throw new SocketException((int)error);
     }
 
     /// <summary>Binds and listens. A stale unix socket file (nobody accepting on it) is removed first.</summary>

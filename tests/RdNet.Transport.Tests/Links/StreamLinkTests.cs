@@ -40,12 +40,14 @@ public sealed class StreamLinkTests : IDisposable
         return f;
     }
 
-    [Fact]
-    public async Task Frames_split_across_reads_arrive_whole_and_in_order()
+    [Theory]
+    [InlineData(StreamLinkIo.Polled)]
+    [InlineData(StreamLinkIo.SocketEngine)]
+    public async Task Frames_split_across_reads_arrive_whole_and_in_order(StreamLinkIo io)
     {
         var (ours, peer) = await PairAsync();
         var pool = new FramePool(64, 4000);
-        var link = new StreamLink(ours, "test", pool, new LinkOptions());
+        var link = new StreamLink(ours, "test", pool, new LinkOptions(), io);
         var sink = new Collect();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         var run = link.RunAsync(sink, cts.Token);
@@ -181,12 +183,14 @@ public sealed class StreamLinkTests : IDisposable
         }
     }
 
-    [Fact]
-    public async Task Eof_in_the_middle_of_a_frame_is_counted_and_ends_the_link_cleanly()
+    [Theory]
+    [InlineData(StreamLinkIo.Polled)]
+    [InlineData(StreamLinkIo.SocketEngine)]
+    public async Task Eof_in_the_middle_of_a_frame_is_counted_and_ends_the_link_cleanly(StreamLinkIo io)
     {
         var (ours, peer) = await PairAsync();
         var pool = new FramePool(8, 4000);
-        var link = new StreamLink(ours, "test", pool, new LinkOptions());
+        var link = new StreamLink(ours, "test", pool, new LinkOptions(), io);
         var run = link.RunAsync(new Collect(), CancellationToken.None);
         await peer.SendAsync(new byte[] { 100, 0, 1, 2, 3 });
         peer.Shutdown(SocketShutdown.Send);
@@ -209,13 +213,15 @@ public sealed class StreamLinkTests : IDisposable
         peer.Dispose();
     }
 
-    [Fact]
-    public async Task Queued_frames_are_batched_into_few_writes_and_decoded_by_the_peer()
+    [Theory]
+    [InlineData(StreamLinkIo.Polled)]
+    [InlineData(StreamLinkIo.SocketEngine)]
+    public async Task Queued_frames_are_batched_into_few_writes_and_decoded_by_the_peer(StreamLinkIo io)
     {
         var (ours, peer) = await PairAsync();
         var pool = new FramePool(2048, 4000);
-        var sender = new StreamLink(ours, "sender", pool, new LinkOptions(SendQueueFrames: 2048));
-        var receiver = new StreamLink(peer, "receiver", pool, new LinkOptions());
+        var sender = new StreamLink(ours, "sender", pool, new LinkOptions(SendQueueFrames: 2048), io);
+        var receiver = new StreamLink(peer, "receiver", pool, new LinkOptions(), io);
         var sink = new Collect();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         // Queue everything before the writer starts, so batching is deterministic.
@@ -261,5 +267,118 @@ public sealed class StreamLinkTests : IDisposable
         await link.DisposeAsync();
         Assert.Equal(0, pool.Outstanding);
         peer.Dispose();
+    }
+
+    /// <summary>The descriptors registered with any epoll instance of this process (from /proc/self/fdinfo).</summary>
+    private static HashSet<int> FdsWatchedByEpoll()
+    {
+        var watched = new HashSet<int>();
+        foreach (var fd in Directory.GetFiles("/proc/self/fd"))
+        {
+            string target;
+            try { target = new FileInfo(fd).LinkTarget ?? ""; } catch (IOException) { continue; }
+            if (target != "anon_inode:[eventpoll]") continue;
+            string info;
+            try { info = File.ReadAllText($"/proc/self/fdinfo/{Path.GetFileName(fd)}"); } catch (IOException) { continue; }
+            foreach (var line in info.Split('\n'))
+                if (line.StartsWith("tfd:", StringComparison.Ordinal) && int.TryParse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], out var tfd))
+                    watched.Add(tfd);
+        }
+        return watched;
+    }
+
+    // The socket engine watches a registered socket for input and for room at once, edge-triggered: each time the peer
+    // drains what we sent, the engine's thread wakes for nothing. A polled link never hands its socket to the engine.
+    [Theory]
+    [InlineData(StreamLinkIo.Polled, false)]
+    [InlineData(StreamLinkIo.SocketEngine, true)]
+    public async Task A_polled_link_carries_frames_both_ways_without_its_socket_ever_joining_the_socket_engine(StreamLinkIo io, bool registered)
+    {
+        var (ours, peer) = await PairAsync();
+        var pool = new FramePool(256, 4000);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await using var link = new StreamLink(ours, "ours", pool, new LinkOptions(), io);
+        await using var other = new StreamLink(peer, "peer", pool, new LinkOptions(), StreamLinkIo.Polled);
+        var atOurs = new Collect();
+        var atPeer = new Collect();
+        var run = link.RunAsync(atOurs, cts.Token);
+        var runOther = other.RunAsync(atPeer, cts.Token);
+        for (int i = 0; i < 100; i++)
+        {
+            foreach (var (from, sink) in new[] { (link, atPeer), (other, atOurs) })
+            {
+                var f = pool.TryRent()!;
+                f.Array[0] = (byte)i;
+                f.SetLength(60);
+                Assert.True(from.TrySend(f));
+                while (true)
+                {
+                    lock (sink.Frames) if (sink.Frames.Count == i + 1) break;
+                    await Task.Delay(1, cts.Token);
+                }
+            }
+        }
+        Assert.Equal(Enumerable.Range(0, 100).Select(i => (byte)i), atPeer.Frames.Select(f => f[0]));
+        Assert.Equal(Enumerable.Range(0, 100).Select(i => (byte)i), atOurs.Frames.Select(f => f[0]));
+        Assert.Equal(registered, FdsWatchedByEpoll().Contains((int)ours.Handle));
+        Assert.DoesNotContain((int)peer.Handle, FdsWatchedByEpoll());
+        await cts.CancelAsync();
+        await Task.WhenAll(run, runOther).ContinueWith(_ => { });
+    }
+
+    [Fact]
+    public async Task A_links_connect_leaves_its_socket_out_of_the_socket_engine_and_a_cancelled_connect_gives_up_at_once()
+    {
+        var path = Path.Combine(_dir, "c.sock");
+        var ep = LinkEndpoint.Parse($"unix://{path}");
+        using var listener = ep.Listen(backlog: 1);
+        using var connected = await ep.ConnectAsync(CancellationToken.None);
+        Assert.DoesNotContain((int)connected.Handle, FdsWatchedByEpoll());
+
+        // Nobody accepts: once the backlog is full, a connect waits in the kernel until it is cancelled.
+        var waiting = new List<Socket>();
+        try
+        {
+            Task<Socket> blocked;
+            while (true)
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+                blocked = ep.ConnectAsync(cts.Token);
+                var started = System.Diagnostics.Stopwatch.StartNew();
+                try
+                {
+                    waiting.Add(await blocked);
+                    Assert.True(waiting.Count < 10, "the backlog never filled");
+                }
+                catch (OperationCanceledException)
+                {
+                    Assert.InRange(started.ElapsedMilliseconds, 250, 3000);
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            foreach (var s in waiting) s.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task A_tcp_links_connect_waits_outside_the_socket_engine_and_a_refused_one_says_so()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        listener.Listen(4);
+        var port = ((System.Net.IPEndPoint)listener.LocalEndPoint!).Port;
+        using var connected = await LinkEndpoint.Parse($"tcp://127.0.0.1:{port}").ConnectAsync(CancellationToken.None);
+        using var accepted = listener.Accept();
+        Assert.DoesNotContain((int)connected.Handle, FdsWatchedByEpoll());
+        Assert.Equal(3, connected.Send(new byte[] { 1, 2, 3 }));
+        var got = new byte[3];
+        Assert.Equal(3, accepted.Receive(got));
+
+        listener.Close(); // nothing listens on the port any more
+        var refused = await Assert.ThrowsAsync<SocketException>(() => LinkEndpoint.Parse($"tcp://127.0.0.1:{port}").ConnectAsync(CancellationToken.None));
+        Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
     }
 }
