@@ -31,7 +31,8 @@ public sealed class GatewayFastPath(GatewayCore core, TcpFlowTable flows) : IInl
             case GatewayFrameClass.Tcp:
                 if (!flows.TryGet(new FlowKey(source, sourcePort, destination, destinationPort), out var flow))
                 {
-                    nat.Tell(frame, ActorRefs.NoSender);
+                    // A SYN: the NAT (in line when on the inline dispatcher) creates the flow, whose first turn follows.
+                    using (InlineDispatcher.RunHere()) nat.Tell(frame, ActorRefs.NoSender);
                     return true;
                 }
                 // An idle flow takes its segment on this (the link reader's) thread; a busy one has it queued.

@@ -26,6 +26,13 @@ namespace RdNet.Actors.Infrastructure;
 /// Akka's default dispatcher. A mailbox run in line processes at most <c>throughput</c> messages before the rest goes
 /// to the thread pool, so one busy actor cannot keep the delivering thread.
 /// </para>
+/// <para>
+/// While a burst's end runs its actors, what they schedule on this dispatcher joins the same run list, after them:
+/// the TCP NAT taking a guest's SYN creates the connection's flow actor, whose first turn (connected on loopback
+/// already: SYN-ACK) then also happens on the reader's thread, and a flow's note to the NAT is taken there too. At most
+/// <see cref="MaxRunsPerBurstEnd"/> runs per burst end; beyond that, and for an actor with a bulk of messages, the
+/// thread pool as before.
+/// </para>
 /// </summary>
 public static class InlineDispatcher
 {
@@ -40,7 +47,11 @@ public static class InlineDispatcher
     /// </summary>
     public const int MaxBurstMessagesInLine = 8;
 
+    /// <summary>Runs one burst end takes on the reader's thread, those its actors scheduled included; the rest go to the pool.</summary>
+    public const int MaxRunsPerBurstEnd = 64;
+
     [ThreadStatic] private static int t_allowed;
+    [ThreadStatic] private static bool t_draining;
     [ThreadStatic] private static bool t_running;
 
     /// <summary>
@@ -94,6 +105,13 @@ public static class InlineDispatcher
     {
         public override void Execute(IRunnable run)
         {
+            if (t_draining && t_deferred!.Count < MaxRunsPerBurstEnd)
+            {
+                // Scheduled by an actor this burst end is running (a new child, a note to its parent): it runs next,
+                // on this thread, after the current run — never inside it.
+                t_deferred.Add(run);
+                return;
+            }
             if (t_allowed > 0 && !t_running && InternalCurrentActorCellKeeper.Current is null)
             {
                 if (FrameLink.InBurst)
@@ -123,6 +141,7 @@ public static class InlineDispatcher
     {
         var deferred = t_deferred!;
         int i = 0;
+        t_draining = true;
         try
         {
             for (; i < deferred.Count; i++)
@@ -134,6 +153,7 @@ public static class InlineDispatcher
         }
         finally
         {
+            t_draining = false;
             // Scheduled mailboxes must run somewhere: if one run threw, the rest go to the pool.
             for (i++; i < deferred.Count; i++) ThreadPool.UnsafeQueueUserWorkItem(deferred[i], preferLocal: false);
             deferred.Clear();

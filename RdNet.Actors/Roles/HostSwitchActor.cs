@@ -145,9 +145,11 @@ public sealed class HostSwitchActor : ReceiveActor, IWithTimers
         // Guests' MACs as the gateway learns them from DHCP and ARP: a forward's first datagram or dial to a guest that
         // has not spoken to it yet goes to that guest's MAC, not the configured one.
         var neighbors = new NeighborTable(net, s.CamCapacity, drops);
+        var system = Context.System;
         var services = new Dictionary<GatewayService, Func<IFrameSink, Props>>
         {
-            [GatewayService.Tcp] = sink => TcpNatActor.Props(sink, _pool, drops, net, _config.Egress, s.Tcp, flows: tcpFlows, gatewayNeighbors: neighbors),
+            [GatewayService.Tcp] = sink => TcpNatActor.InLineWhenSet(
+                TcpNatActor.Props(sink, _pool, drops, net, _config.Egress, s.Tcp, flows: tcpFlows, gatewayNeighbors: neighbors), s.Tcp, system),
         };
         AddDns(services, net, drops);
         // UDP NAT and ICMP echo forwarding (issue 5): each counts its own drops (logged with --debug / in its stats).

@@ -130,6 +130,9 @@ public sealed class TcpFlowActor : GuestFrameActor, IWithTimers
         _lastActivity = Now;
         switch (_target)
         {
+            case HostConnecting { Connect.IsCompletedSuccessfully: true }:
+                Self.Tell(Connected.Instance); // connected in the NAT's turn (loopback): SYN-ACK in this same run
+                break;
             case HostConnecting started:
                 started.Connect.PipeTo(Self,
                     success: () => Connected.Instance,

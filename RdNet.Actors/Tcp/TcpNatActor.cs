@@ -159,7 +159,18 @@ public sealed class TcpNatActor : GuestFrameActor
             }
             else if (_egress.TryResolve(ip.Destination, _net, out var host, out reason))
             {
-                target = StartConnect(new IPEndPoint(host.ToIPAddress(), tcp.DestinationPort));
+                var started = StartConnect(new IPEndPoint(host.ToIPAddress(), tcp.DestinationPort));
+                if (started.Connect.IsFaulted)
+                {
+                    // Known at once (a loopback port nobody listens on, an unreachable network): no flow is needed to refuse.
+                    started.Socket.Dispose();
+                    _drops.Increment(DropReason.TcpNatConnectFailed);
+                    _log.Debug("TCP NAT: host connect for {Flow} failed at once ({Reason}); RST to the guest", key,
+                        started.Connect.Exception?.GetBaseException() is SocketException se ? se.SocketErrorCode.ToString() : started.Connect.Exception?.GetBaseException().GetType().Name);
+                    Reset(eth.Source, key, seg);
+                    return;
+                }
+                target = started;
             }
             else
             {
@@ -193,22 +204,14 @@ public sealed class TcpNatActor : GuestFrameActor
     }
 
     /// <summary>
-    /// Starts the host connect here, in the NAT's turn, rather than in the flow's first turn: the connect (a loopback one
-    /// completes in the kernel at once) then runs while the flow actor is being created instead of after it.
+    /// Starts the host connect here, in the NAT's turn, rather than in the flow's first turn: the connect then runs
+    /// while the flow actor is being created instead of after it, and a loopback connect's outcome is known before this
+    /// returns (<see cref="HostConnect"/>), so the flow answers SYN-ACK in its first turn or the NAT refuses at once.
     /// </summary>
     private static HostConnecting StartConnect(IPEndPoint endPoint)
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        Task connect;
-        try
-        {
-            connect = socket.ConnectAsync(endPoint, CancellationToken.None).AsTask();
-        }
-        catch (SocketException e)
-        {
-            connect = Task.FromException(e);
-        }
-        return new HostConnecting(socket, connect);
+        return new HostConnecting(socket, HostConnect.Start(socket, endPoint));
     }
 
     /// <summary>Port forwarding (issue #6): an active open from .1:ephemeral into the guest for a host connection.</summary>
@@ -276,4 +279,11 @@ public sealed class TcpNatActor : GuestFrameActor
         TcpNatSettings settings, IReadOnlyDictionary<ushort, IActorRef>? localPorts = null, TcpFlowTable? flows = null,
         NeighborTable? gatewayNeighbors = null) =>
         Akka.Actor.Props.Create(() => new TcpNatActor(sink, pool, drops, network, egress, settings, localPorts, flows, gatewayNeighbors));
+
+    /// <summary>
+    /// The NAT on the inline dispatcher when flows run in line (rdnet.tcp.run-flows-in-line): a guest's SYN is then
+    /// taken on the link reader's thread and the new flow's first turn follows there (<see cref="InlineDispatcher"/>).
+    /// </summary>
+    public static Props InLineWhenSet(Props props, TcpNatSettings settings, ActorSystem system) =>
+        settings.RunFlowsInLine ? props.WithDispatcher(InlineDispatcher.Ensure(system)) : props;
 }
