@@ -23,7 +23,10 @@ public static partial class HostConnect
     /// <summary>
     /// Starts connecting <paramref name="socket"/> (a new TCP socket) to <paramref name="endPoint"/>. The task is
     /// already complete when the outcome is known at once; a failure is a <see cref="SocketException"/> (refused,
-    /// unreachable, ...). Disposing the socket ends a pending connect (the task then fails).
+    /// unreachable, ...). Disposing the socket ends a pending connect (the task then fails). A loopback socket is
+    /// connected behind .NET's back (libc's connect), so the <see cref="Socket"/> does not know: its
+    /// <see cref="Socket.Connected"/> stays false and its end points null; asynchronous send and receive, shutdown,
+    /// socket options and close — all a flow uses — do not depend on them.
     /// </summary>
     public static Task Start(Socket socket, IPEndPoint endPoint)
     {

@@ -124,6 +124,80 @@ public sealed class InlineDispatcherTests : TestKit
         }
     }
 
+    /// <summary>Reports its first turn (construction) with the thread it ran on.</summary>
+    private sealed class Child : ReceiveActor
+    {
+        public Child(IActorRef probe) =>
+            probe.Tell(new Where(Environment.CurrentManagedThreadId, Thread.CurrentThread.IsThreadPoolThread, "started"));
+    }
+
+    /// <summary>On an int N, creates N children on the inline dispatcher, then reports "spawned" with its thread.</summary>
+    private sealed class Spawner : ReceiveActor
+    {
+        public Spawner(IActorRef probe) => Receive<int>(n =>
+        {
+            for (int i = 0; i < n; i++)
+                Context.ActorOf(Props.Create(() => new Child(probe)).WithDispatcher(InlineDispatcher.Id));
+            probe.Tell(new Where(Environment.CurrentManagedThreadId, Thread.CurrentThread.IsThreadPoolThread, "spawned"));
+        });
+    }
+
+    [Fact]
+    public void At_a_bursts_end_a_child_created_there_takes_its_first_turn_next_on_the_same_thread()
+    {
+        var probe = CreateTestProbe();
+        var spawner = Sys.ActorOf(Props.Create(() => new Spawner(probe.Ref)).WithDispatcher(InlineDispatcher.Ensure(Sys)));
+        // The spawner's own start-up run is on the pool; retry until a burst's end runs it in line.
+        for (int attempt = 0; attempt < 100; attempt++)
+        {
+            int thread = OnOwnThread(() =>
+            {
+                using (FrameLink.Burst())
+                    using (InlineDispatcher.RunHere()) spawner.Tell(1);
+            });
+            var spawned = probe.ExpectMsg<Where>(Wait);
+            var child = probe.ExpectMsg<Where>(Wait);
+            Assert.Equal("spawned", spawned.Tag); // the child ran after its parent's turn, never inside it
+            Assert.Equal("started", child.Tag);
+            if (spawned.ThreadId != thread)
+            {
+                Thread.Sleep(10);
+                continue;
+            }
+            Assert.Equal(thread, child.ThreadId);
+            return;
+        }
+        throw new Xunit.Sdk.XunitException("the spawner never ran in line at a burst's end");
+    }
+
+    [Fact]
+    public void A_bursts_end_takes_at_most_its_bound_of_runs_and_the_rest_go_to_the_thread_pool()
+    {
+        var probe = CreateTestProbe();
+        var spawner = Sys.ActorOf(Props.Create(() => new Spawner(probe.Ref)).WithDispatcher(InlineDispatcher.Ensure(Sys)));
+        const int children = InlineDispatcher.MaxRunsPerBurstEnd + 10;
+        for (int attempt = 0; attempt < 100; attempt++)
+        {
+            int thread = OnOwnThread(() =>
+            {
+                using (FrameLink.Burst())
+                    using (InlineDispatcher.RunHere()) spawner.Tell(children);
+            });
+            var spawned = probe.ExpectMsg<Where>(Wait);
+            var started = Enumerable.Range(0, children).Select(_ => probe.ExpectMsg<Where>(Wait)).ToList();
+            if (spawned.ThreadId != thread)
+            {
+                Thread.Sleep(10);
+                continue;
+            }
+            // The spawner's run was the first of the list: its children fill the rest of the bound.
+            Assert.Equal(InlineDispatcher.MaxRunsPerBurstEnd - 1, started.Count(w => w.ThreadId == thread));
+            Assert.All(started.Where(w => w.ThreadId != thread), w => Assert.True(w.OnPool));
+            return;
+        }
+        throw new Xunit.Sdk.XunitException("the spawner never ran in line at a burst's end");
+    }
+
     [Fact]
     public void Outside_RunHere_the_actor_runs_on_the_thread_pool()
     {
