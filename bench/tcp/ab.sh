@@ -9,7 +9,8 @@
 #
 # up/down: iperf3 Gbit/s guest→host / host→guest; rr: request/response p50 µs (2,000 1-byte round trips, netbench.py);
 # rate-client / rate-server: connect–request–close per second with that side closing first (RdNet.ConnBench).
-# Each pair starts both revisions afresh (--rounds measurements each, after two warm-up runs); defaults: up, 3 pairs,
+# Each pair starts both revisions afresh, alternating which goes first (--rounds measurements each, after two warm-up
+# runs); defaults: up, 3 pairs,
 # 3 rounds, 4 s, MTU 1500. Example: sudo bench/tcp/ab.sh --mode rate-client HEAD~1 HEAD
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -73,7 +74,10 @@ one() { # revision index → ROUNDS figures on stdout
 
 declare -a ALL0=() ALL1=()
 for p in $(seq "$PAIRS"); do
-  for i in 0 1; do
+  # Odd pairs run A first, even pairs B first: the second of two back-to-back runs measured ~10 % slower request/response
+  # whichever revision it was (2026-11-29: A/B 4ad6480 vs its successor and the reverse), so a fixed order is biased.
+  order="0 1"; [ $((p % 2)) = 0 ] && order="1 0"
+  for i in $order; do
     mapfile -t got < <(one "$i")
     echo "pair $p ${REVS[$i]}: ${got[*]}"
     if [ "$i" = 0 ]; then ALL0+=("${got[@]}"); else ALL1+=("${got[@]}"); fi
