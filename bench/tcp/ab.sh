@@ -10,8 +10,7 @@
 # up/down: iperf3 Gbit/s guest→host / host→guest; rr: request/response p50 µs (2,000 1-byte round trips, netbench.py);
 # rate-client / rate-server: connect–request–close per second with that side closing first (RdNet.ConnBench).
 # Each pair starts both revisions afresh, alternating which goes first (--rounds measurements each, after two warm-up
-# runs); defaults: up, 3 pairs,
-# 3 rounds, 4 s, MTU 1500. Example: sudo bench/tcp/ab.sh --mode rate-client HEAD~1 HEAD
+# runs); defaults: up, 3 pairs, 3 rounds, 4 s, MTU 1500. Example: sudo bench/tcp/ab.sh --mode rate-client HEAD~1 HEAD
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
