@@ -333,18 +333,19 @@ public sealed class TcpNatActorTests : TestKit, IDisposable
         bool SynAnsweredInLine(ushort guestPort)
         {
             var syn = Support.GuestFrames.TcpFrame(_net.GuestMac, _net.GatewayMac, _net.Guest, _net.HostAlias, guestPort, ServerPort, TcpFlags.Syn, []);
-            bool answered = false;
+            bool taken = false, answered = false;
             var reader = new Thread(() =>
             {
                 var frame = _pool.TryRent(syn.Length)!;
                 syn.CopyTo(frame.Array, 0);
                 frame.SetLength(syn.Length);
-                using (FrameLink.Burst()) Assert.True(fastPath.TryTake(frame));
+                using (FrameLink.Burst()) taken = fastPath.TryTake(frame);
                 var me = Environment.CurrentManagedThreadId;
                 answered = sink.Seen.Any(s => s.GuestPort == guestPort && s.Thread == me && s.Flags.HasFlag(TcpFlags.Syn | TcpFlags.Ack));
             });
             reader.Start();
             Assert.True(reader.Join(Wait));
+            Assert.True(taken, "the fast path did not take the SYN");
             return answered;
         }
 
