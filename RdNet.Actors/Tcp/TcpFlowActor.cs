@@ -136,7 +136,7 @@ public sealed class TcpFlowActor : GuestFrameActor, IWithTimers
             case HostConnecting started:
                 started.Connect.PipeTo(Self,
                     success: () => Connected.Instance,
-                    failure: ex => new ConnectFailed(ex is SocketException se ? se.SocketErrorCode.ToString() : ex.GetType().Name));
+                    failure: ex => new ConnectFailed(Describe(ex)));
                 Timers.StartSingleTimer("connect", ConnectTimedOut.Instance, _settings.ConnectTimeout);
                 break;
             case LocalTarget local:
@@ -500,7 +500,8 @@ public sealed class TcpFlowActor : GuestFrameActor, IWithTimers
         }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
-    private static string Describe(Exception ex) => ex is SocketException se ? se.SocketErrorCode.ToString() : ex.GetType().Name;
+    /// <summary>A host socket failure as logged: the socket error's name, or the exception's type.</summary>
+    internal static string Describe(Exception ex) => ex is SocketException se ? se.SocketErrorCode.ToString() : ex.GetType().Name;
 
     private void CheckIdle()
     {

@@ -166,7 +166,7 @@ public sealed class TcpNatActor : GuestFrameActor
                     started.Socket.Dispose();
                     _drops.Increment(DropReason.TcpNatConnectFailed);
                     _log.Debug("TCP NAT: host connect for {Flow} failed at once ({Reason}); RST to the guest", key,
-                        started.Connect.Exception?.GetBaseException() is SocketException se ? se.SocketErrorCode.ToString() : started.Connect.Exception?.GetBaseException().GetType().Name);
+                        TcpFlowActor.Describe(started.Connect.Exception!.GetBaseException()));
                     Reset(eth.Source, key, seg);
                     return;
                 }

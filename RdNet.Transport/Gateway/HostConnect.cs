@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
+using Tmds.Linux;
 
 namespace RdNet.Transport.Gateway;
 
@@ -15,7 +15,7 @@ namespace RdNet.Transport.Gateway;
 /// second. Other destinations, and Windows (whose loopback connect completes asynchronously), use .NET's
 /// asynchronous connect.
 /// </summary>
-public static partial class HostConnect
+public static class HostConnect
 {
     /// <summary>The longest wait between two polls of a loopback connect that did not complete at once.</summary>
     public static readonly TimeSpan MaxPollStep = TimeSpan.FromMilliseconds(64);
@@ -53,19 +53,14 @@ public static partial class HostConnect
         {
             fixed (byte* sa = address.Buffer.Span)
             {
-                rc = connect((int)socket.Handle, sa, address.Size);
-                errno = rc == 0 ? 0 : Marshal.GetLastPInvokeError();
+                rc = LibC.connect((int)socket.Handle, (sockaddr*)sa, address.Size);
+                errno = rc == 0 ? 0 : LibC.errno;
             }
         }
         if (rc == 0) return Finish(socket, SocketError.Success);
-        if (errno != EINPROGRESS) return Task.FromException(ErrnoException(errno));
+        if (errno != LibC.EINPROGRESS) return Task.FromException(ErrnoException(errno));
         return TryFinish(socket) ?? PollAsync(socket); // a loopback handshake has normally finished by now
     }
-
-    private const int EINPROGRESS = 115;
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial int connect(int fd, byte* address, int length);
 
     /// <summary>connect's own failures (Linux errno values) as the <see cref="SocketError"/> .NET would report.</summary>
     internal static SocketException ErrnoException(int errno) => new((int)(errno switch
